@@ -1,0 +1,147 @@
+"""The local object cache: ``<cache>/objects/<hex[0:2]>/<hex[2:4]>/<hex>``.
+
+Objects are written to ``<cache>/tmp/`` first, hashed while they are written, and renamed
+into place only when complete, so a reader never sees a partial object and a killed writer
+leaves at most a temporary file (removed by ``git data gc``). Objects are read-only and never
+modified once present; two writers racing on the same oid both rename identical bytes.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from . import hashing, pointer
+from .errors import FatalError
+
+TMP_MAX_AGE_S = 3600
+
+
+class CorruptObject(FatalError):
+    def __init__(self, oid: str, path: Path, actual: str) -> None:
+        super().__init__(f"cache object {oid} at {path} is corrupt (its bytes hash to {actual}); "
+                         "run `git data fsck --repair`")
+        self.oid = oid
+
+
+class ObjectWriter:
+    """Streams bytes into a temporary file while hashing them; ``commit`` renames into place."""
+
+    def __init__(self, cache: Cache, algo: str) -> None:
+        self.cache = cache
+        self.hasher = hashing.new_hasher(algo)
+        self.algo = algo
+        self.size = 0
+        cache.tmp_dir.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=cache.tmp_dir, prefix=f"obj-{os.getpid()}-")
+        self.tmp_path = Path(name)
+        self.file = os.fdopen(fd, "wb", buffering=0)
+
+    def write(self, data: bytes | memoryview) -> None:
+        self.hasher.update(data)
+        self.file.write(data)
+        self.size += len(data)
+
+    def commit(self, expected_oid: str | None = None) -> str:
+        """Finish: returns the oid. With ``expected_oid`` a mismatch discards the bytes."""
+        self.file.close()
+        oid = f"{self.algo}:{self.hasher.hexdigest()}"
+        if expected_oid is not None and oid != expected_oid:
+            self.abort()
+            raise FatalError(f"downloaded bytes for {expected_oid} hash to {oid}; rejected")
+        self.cache.adopt(self.tmp_path, oid)
+        return oid
+
+    def abort(self) -> None:
+        if not self.file.closed:
+            self.file.close()
+        self.tmp_path.unlink(missing_ok=True)
+
+    def __enter__(self) -> ObjectWriter:
+        return self
+
+    def __exit__(self, exc_type: object, *_: object) -> None:
+        if exc_type is not None:
+            self.abort()
+
+
+class Cache:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.objects_dir = root / "objects"
+        self.tmp_dir = root / "tmp"
+
+    def path(self, oid: str) -> Path:
+        _, hexdigest = pointer.split_oid(oid)
+        return self.objects_dir / hexdigest[:2] / hexdigest[2:4] / hexdigest
+
+    def has(self, oid: str) -> bool:
+        return self.path(oid).is_file()
+
+    def writer(self, algo: str = hashing.DEFAULT_ALGORITHM) -> ObjectWriter:
+        return ObjectWriter(self, algo)
+
+    def adopt(self, tmp_path: Path, oid: str) -> Path:
+        """Rename a complete temporary file into place as ``oid`` (read-only)."""
+        final = self.path(oid)
+        os.chmod(tmp_path, 0o444)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp_path, final)
+        return final
+
+    def insert_file(self, source: Path, algo: str = hashing.DEFAULT_ALGORITHM) -> str:
+        """Copy a file into the cache (hashing it on the way); returns its oid."""
+        with open(source, "rb") as stream, self.writer(algo) as writer:
+            copy_stream(stream, writer)
+            return writer.commit()
+
+    def open(self, oid: str) -> BinaryIO:
+        return open(self.path(oid), "rb")
+
+    def verify(self, oid: str) -> str | None:
+        """Re-hash an object; returns the actual oid when it differs, None when it is sound."""
+        algo, _ = pointer.split_oid(oid)
+        actual, _ = hashing.hash_file(str(self.path(oid)), algo)
+        return None if actual == oid else actual
+
+    def iter_oids(self) -> Iterator[str]:
+        if not self.objects_dir.is_dir():
+            return
+        for first in sorted(os.listdir(self.objects_dir)):
+            for second in sorted(os.listdir(self.objects_dir / first)):
+                for name in sorted(os.listdir(self.objects_dir / first / second)):
+                    algo = {32: "xxh128", 64: "sha256"}.get(len(name))
+                    if algo:
+                        yield f"{algo}:{name}"
+
+    def remove(self, oid: str) -> None:
+        self.path(oid).unlink(missing_ok=True)
+
+    def quarantine(self, oid: str) -> Path:
+        """Move a corrupt object aside (never deleted) so a good copy can take its place."""
+        qdir = self.root / "quarantine"
+        qdir.mkdir(parents=True, exist_ok=True)
+        dest = qdir / f"{pointer.split_oid(oid)[1]}.{int(time.time())}"
+        shutil.move(str(self.path(oid)), dest)
+        return dest
+
+    def stale_tmp_files(self, max_age_s: float = TMP_MAX_AGE_S) -> list[Path]:
+        if not self.tmp_dir.is_dir():
+            return []
+        cutoff = time.time() - max_age_s
+        return [p for p in self.tmp_dir.iterdir() if p.is_file() and p.stat().st_mtime < cutoff]
+
+
+def copy_stream(source: BinaryIO, writer: ObjectWriter, chunk: int = hashing.CHUNK) -> None:
+    buf = bytearray(chunk)
+    view = memoryview(buf)
+    while True:
+        n = source.readinto(view)  # type: ignore[attr-defined]
+        if not n:
+            return
+        writer.write(view[:n])

@@ -1,0 +1,46 @@
+"""`git-data filter-process`: the entry point git starts once per command."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from ..cache import Cache
+from ..config import Config
+from ..filter.pktline import PktReader, PktWriter
+from ..filter.process import FilterProcess, open_protocol_streams, summarize
+from ..gitrepo import Repo
+from ..materialize import HINTS_ENV
+
+
+def _hints() -> dict[str, str]:
+    path = os.environ.get(HINTS_ENV)
+    if not path:
+        return {}
+    try:
+        with open(path) as stream:
+            return dict(json.load(stream))
+    except (OSError, ValueError):
+        return {}
+
+
+def filter_process() -> int:
+    stdin, stdout = open_protocol_streams()
+    repo = Repo(".")
+    config = Config(repo)
+    fetcher = None
+    try:
+        from ..transfer import filter_fetcher  # stores are optional for the filter
+
+        fetcher = filter_fetcher(repo, config)
+    except ImportError:
+        pass
+    process = FilterProcess(Cache(config.cache_dir), config.hash_algorithm, PktReader(stdin),
+                            PktWriter(stdout), fetcher, _hints())
+    outcome = process.serve()
+    summarize(outcome)
+    if outcome.missing:
+        from ..hooks import record_missing
+
+        record_missing(str(repo.git_dir), outcome.missing)
+    return 0

@@ -1,0 +1,41 @@
+"""`git data pull` (fetch, then write the files) and `git data checkout` (write the files
+from what the cache already has)."""
+
+from __future__ import annotations
+
+from ..cache import Cache
+from ..config import Config
+from ..gitrepo import Repo
+from ..materialize import materialize, select
+from ..progress import note
+from .fetch import download, wanted
+
+
+def pull(repo: Repo, remote_name: str | None, include: list[str] | None,
+         exclude: list[str] | None, revs: list[str], quiet: bool,
+         only_pointers: bool = False) -> int:
+    config = Config(repo)
+    entries = select(repo.index_pointers(), include, exclude)
+    if only_pointers:
+        from .status import _worktree_state
+
+        entries = [e for e in entries if _worktree_state(repo, e) == "pointer"]
+    if revs:
+        entries = wanted(repo, revs, include, exclude)
+    result = download(repo, config, entries, remote_name, quiet)
+    written, missing = materialize(repo, Cache(config.cache_dir), entries)
+    if not quiet:
+        note(f"pulled {len(result.done)} object(s); wrote {written} file(s)")
+    result.raise_for_failures("download")
+    return 0
+
+
+def checkout(repo: Repo, include: list[str] | None, exclude: list[str] | None,
+             quiet: bool) -> int:
+    config = Config(repo)
+    entries = select(repo.index_pointers(), include, exclude)
+    written, missing = materialize(repo, Cache(config.cache_dir), entries)
+    if not quiet:
+        note(f"wrote {written} file(s)" + (f"; {missing} not in the cache (run `git data "
+                                           "pull`)" if missing else ""))
+    return 0

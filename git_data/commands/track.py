@@ -1,0 +1,154 @@
+"""`git data track` / `untrack` / `add`: ``.gitattributes`` lines that route paths through
+the data filter, written so plain `git add` does the rest."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from ..errors import FatalError
+from ..gitrepo import Repo
+from ..progress import note
+
+ATTRS = "filter=data diff=data merge=data -text"
+ATTRIBUTES_FILE = ".gitattributes"
+
+
+def _attributes_path(repo: Repo) -> Path:
+    return repo.root / ATTRIBUTES_FILE
+
+
+def quote_pattern(pattern: str) -> str:
+    """gitattributes needs C-style quotes for patterns with spaces or special bytes."""
+    if pattern and all(c not in pattern for c in ' \t"\\\n') and pattern.isprintable():
+        return pattern
+    escaped = (pattern.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+               .replace("\t", "\\t"))
+    return f'"{escaped}"'
+
+
+def escape_glob(path: str) -> str:
+    """A literal path as a gitattributes pattern that matches only itself."""
+    out = "".join(f"\\{c}" if c in "*?[]\\" else c for c in path)
+    return "/" + out if not out.startswith("/") else out
+
+
+def tracked_patterns(repo: Repo) -> list[str]:
+    path = _attributes_path(repo)
+    if not path.exists():
+        return []
+    patterns = []
+    for line in path.read_text().splitlines():
+        if line.rstrip().endswith(ATTRS) or " filter=data" in line:
+            patterns.append(line.split(" filter=data")[0].strip())
+    return patterns
+
+
+def track(repo: Repo, patterns: list[str]) -> int:
+    if not patterns:
+        current = tracked_patterns(repo)
+        if not current:
+            note("no patterns are tracked; add one with `git data track \"*.csv\"`")
+        for pattern in current:
+            print(pattern)
+        return 0
+    added = _add_patterns(repo, [quote_pattern(p) for p in patterns])
+    for pattern in added:
+        note(f"tracking {pattern}")
+    _touch_mismatched_files(repo)
+    return 0
+
+
+def _add_patterns(repo: Repo, quoted: list[str]) -> list[str]:
+    path = _attributes_path(repo)
+    existing = set(tracked_patterns(repo))
+    new = [q for q in dict.fromkeys(quoted) if q not in existing]
+    if new:
+        text = path.read_text() if path.exists() else ""
+        if text and not text.endswith("\n"):
+            text += "\n"
+        text += "".join(f"{q} {ATTRS}\n" for q in new)
+        _atomic_write(path, text)
+    return new
+
+
+def untrack(repo: Repo, patterns: list[str]) -> int:
+    path = _attributes_path(repo)
+    if not path.exists():
+        raise FatalError(f"{path} does not exist; nothing is tracked")
+    wanted = set(patterns) | {quote_pattern(p) for p in patterns}
+    kept, removed = [], []
+    for line in path.read_text().splitlines(keepends=True):
+        head = line.split(" filter=data")[0].strip()
+        if " filter=data" in line and head in wanted:
+            removed.append(head)
+        else:
+            kept.append(line)
+    if not removed:
+        raise FatalError(f"none of {', '.join(patterns)} is tracked in {path}; "
+                         "`git data track` lists the tracked patterns")
+    _atomic_write(path, "".join(kept))
+    for pattern in removed:
+        note(f"untracked {pattern}; `git add` stores matching files in git again")
+    _touch_mismatched_files(repo)
+    return 0
+
+
+def add(repo: Repo, paths: list[str]) -> int:
+    """Track exactly these paths and stage them (and .gitattributes) in one step."""
+    root = repo.root.resolve()
+    rel = []
+    for raw in paths:
+        full = Path(raw).resolve()
+        if not full.exists():
+            raise FatalError(f"{raw}: no such file; check the path")
+        try:
+            rel.append(full.relative_to(root).as_posix())
+        except ValueError as exc:
+            raise FatalError(f"{raw} is outside the repository {root}") from exc
+    files = [r for r in rel if not (root / r).is_dir()]
+    dirs = [r for r in rel if (root / r).is_dir()]
+    patterns = [quote_pattern(escape_glob(f)) for f in files]
+    patterns += [quote_pattern(escape_glob(d) + "/**") for d in dirs]
+    _add_patterns(repo, patterns)
+    _touch_mismatched_files(repo)
+    repo.git("add", "--", ATTRIBUTES_FILE, *rel)
+    note(f"added {len(rel)} path{'s' if len(rel) != 1 else ''} as data")
+    return 0
+
+
+def _touch_mismatched_files(repo: Repo) -> None:
+    """Files whose index blob disagrees with their attributes (a plain blob that now matches a
+    data pattern, or a pointer that no longer does): make their stat info stale so the next
+    `git add` runs them through the right conversion (as git-lfs does)."""
+    listed = repo.git("ls-files", "-z", "-s").split(b"\0")
+    candidates = {}
+    for item in listed:
+        if not item:
+            continue
+        meta, _, path = item.partition(b"\t")
+        candidates[path.decode(errors="surrogateescape")] = meta.split()[1].decode()
+    if not candidates:
+        return
+    out = repo.git("check-attr", "-z", "--stdin", "filter",
+                   input=b"\0".join(p.encode(errors="surrogateescape") for p in candidates)
+                   + b"\0")
+    fields = out.split(b"\0")
+    now = time.time()
+    for i in range(0, len(fields) - 2, 3):
+        path, value = fields[i].decode(errors="surrogateescape"), fields[i + 2]
+        blob = repo.pygit.get(candidates[path])
+        if blob is None:
+            continue
+        is_pointer = repo.blob_pointer(blob.id) is not None
+        if is_pointer != (value == b"data"):
+            full = repo.root / path
+            if full.exists():
+                os.utime(full, (now, now))
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)

@@ -1,0 +1,257 @@
+"""The filter process itself: handshake, then one request after another until git closes
+stdin. See the package docstring for the data flow."""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import BinaryIO, Protocol
+
+from .. import pointer
+from ..cache import Cache
+from ..hashing import new_hasher
+from .pktline import PktReader, PktWriter, ProtocolError
+
+HEAD_LIMIT = 1024  # a pointer is under 200 bytes; anything longer is content
+SPOOL_LIMIT = 8 << 20
+
+
+class Fetcher(Protocol):
+    """Supplies objects missing from the cache (a store behind the transfer queue)."""
+
+    def submit(self, oid: str, size: int, path: str) -> cf.Future[bool]: ...
+    def close(self) -> None: ...
+
+
+@dataclass
+class Outcome:
+    missing: list[str] = field(default_factory=list)
+    corrupt: list[str] = field(default_factory=list)
+
+
+def warn(message: str) -> None:
+    sys.stderr.write(f"git-data: {message}\n")
+    sys.stderr.flush()
+
+
+class FilterProcess:
+    def __init__(self, cache: Cache, algo: str, reader: PktReader, writer: PktWriter,
+                 fetcher: Fetcher | None = None, hints: dict[str, str] | None = None) -> None:
+        self.cache = cache
+        self.algo = algo
+        self.reader = reader
+        self.writer = writer
+        self.fetcher = fetcher
+        self.delayed: dict[str, tuple[pointer.Pointer, cf.Future[bool]]] = {}
+        self.reported: set[str] = set()
+        self.outcome = Outcome()
+        self.hints = hints or {}  # path -> oid the file was just written from (see refresh)
+
+    # ----- protocol ----------------------------------------------------------------------
+    def handshake(self) -> None:
+        hello = self.reader.read_text_list()
+        if "git-filter-client" not in hello or "version=2" not in hello:
+            raise ProtocolError(f"unexpected handshake {hello!r}")
+        self.writer.text_list("git-filter-server", "version=2")
+        offered = self.reader.read_text_list()
+        wanted = [c for c in ("capability=clean", "capability=smudge", "capability=delay")
+                  if c in offered]
+        self.writer.text_list(*wanted)
+
+    def serve(self) -> Outcome:
+        self.handshake()
+        try:
+            while True:
+                try:
+                    request = self.reader.read_keyvals()
+                except EOFError:
+                    break
+                command = request.get("command")
+                if command == "clean":
+                    self.clean(request["pathname"])
+                elif command == "smudge":
+                    self.smudge(request)
+                elif command == "list_available_blobs":
+                    self.list_available()
+                else:
+                    for _ in self.reader.iter_content():
+                        pass
+                    self.writer.text_list("status=error")
+        finally:
+            if self.fetcher is not None:
+                self.fetcher.close()
+        return self.outcome
+
+    def respond(self, content: bytes | BinaryIO, oid: str | None = None) -> None:
+        """status=success, the content, then keep the status (or error if verification of
+        ``oid`` failed after streaming: git then discards what it received)."""
+        self.writer.text_list("status=success")
+        if isinstance(content, bytes):
+            self.writer.write(content)
+            self.writer.flush()
+            self.writer.flush()
+            return
+        hasher = new_hasher(pointer.split_oid(oid)[0]) if oid else None
+        buf = bytearray(1 << 20)
+        view = memoryview(buf)
+        while True:
+            n = content.readinto(view)  # type: ignore[attr-defined]
+            if not n:
+                break
+            if hasher is not None:
+                hasher.update(view[:n])
+            self.writer.write(view[:n])
+        self.writer.flush()
+        if hasher is not None and f"{pointer.split_oid(oid)[0]}:{hasher.hexdigest()}" != oid:
+            self.writer.text_list("status=error")
+            raise _Corrupt(oid)  # type: ignore[arg-type]
+        self.writer.flush()
+
+    # ----- clean -------------------------------------------------------------------------
+    def clean(self, path: str) -> None:
+        packets = self.reader.iter_content()
+        head = bytearray()
+        for packet in packets:
+            head += packet
+            if len(head) > HEAD_LIMIT:
+                break
+        else:
+            if len(head) <= pointer.MAX_POINTER_SIZE and pointer.looks_like_pointer(head):
+                try:
+                    if pointer.parse(bytes(head)) or pointer.parse_lfs(bytes(head)):
+                        self.respond(bytes(head))  # already a pointer: unchanged
+                        return
+                except pointer.PointerError as exc:
+                    warn(f"{path}: {exc}")
+                    self.writer.text_list("status=error")
+                    return
+            if not head:
+                self.respond(b"")  # empty files stay empty files
+                return
+        hinted = self.hints.get(path)
+        if hinted is not None and self.cache.has(hinted):
+            self.verify_hint(path, hinted, head, packets)
+            return
+        self.respond(self.store(path, head, packets).render())
+
+    def verify_hint(self, path: str, oid: str, head: bytearray, rest: Iterator[bytes]) -> None:
+        """The file was just written from ``oid``: hash the stream without storing a copy."""
+        hasher = new_hasher(pointer.split_oid(oid)[0])
+        hasher.update(head)
+        size = len(head)
+        for packet in rest:
+            hasher.update(packet)
+            size += len(packet)
+        if f"{pointer.split_oid(oid)[0]}:{hasher.hexdigest()}" == oid:
+            self.respond(pointer.Pointer(oid, size).render())
+        else:  # changed since it was written: git keeps it marked modified
+            self.writer.text_list("status=error")
+
+    def store(self, path: str, head: bytearray, rest: Iterator[bytes]) -> pointer.Pointer:
+        writer = self.cache.writer(self.algo)
+        try:
+            writer.write(head)
+            for packet in rest:
+                writer.write(packet)
+            oid = writer.commit()
+        except BaseException:
+            writer.abort()
+            raise
+        return pointer.Pointer(oid, writer.size)
+
+    # ----- smudge ------------------------------------------------------------------------
+    def smudge(self, request: dict[str, str]) -> None:
+        path = request["pathname"]
+        if path in self.delayed and request.get("can-delay") != "1":
+            for _ in self.reader.iter_content():
+                pass
+            ptr, future = self.delayed.pop(path)
+            self.send_object(path, ptr, fetched_ok=_result(future))
+            return
+        spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_LIMIT)
+        head = b""
+        for packet in self.reader.iter_content():
+            if len(head) <= HEAD_LIMIT:
+                head += packet
+            spool.write(packet)
+        try:
+            ptr = pointer.parse(head) if len(head) <= pointer.MAX_POINTER_SIZE else None
+        except pointer.PointerError as exc:
+            warn(f"{path}: {exc}; left as it is in git")
+            ptr = None
+        if ptr is None:  # not a pointer: ordinary content passes through untouched
+            spool.seek(0)
+            self.respond(spool)  # type: ignore[arg-type]
+            return
+        if self.cache.has(ptr.oid) or self.fetcher is None:
+            self.send_object(path, ptr, fetched_ok=self.cache.has(ptr.oid))
+            return
+        future = self.fetcher.submit(ptr.oid, ptr.size, path)
+        if request.get("can-delay") == "1":
+            self.delayed[path] = (ptr, future)
+            self.writer.text_list("status=delayed")
+            return
+        self.send_object(path, ptr, fetched_ok=_result(future))
+
+    def send_object(self, path: str, ptr: pointer.Pointer, fetched_ok: bool) -> None:
+        if not fetched_ok or not self.cache.has(ptr.oid):
+            self.outcome.missing.append(path)
+            self.respond(ptr.render())  # checkout goes on; the file stays a pointer
+            return
+        try:
+            with self.cache.open(ptr.oid) as stream:
+                self.respond(stream, oid=ptr.oid)
+        except _Corrupt:
+            self.outcome.corrupt.append(path)
+            warn(f"{path}: cache object {ptr.oid} is corrupt and was not checked out; "
+                 "run `git data fsck --repair`")
+
+    def list_available(self) -> None:
+        for _ in self.reader.iter_content():
+            pass
+        pending = [f for p, (_, f) in self.delayed.items() if p not in self.reported]
+        if pending:
+            cf.wait(pending, return_when=cf.FIRST_COMPLETED)
+        ready = [p for p, (_, f) in self.delayed.items() if f.done() and p not in self.reported]
+        self.reported.update(ready)
+        self.writer.text(*(f"pathname={p}" for p in ready))
+        self.writer.flush()
+        self.writer.text_list("status=success")
+
+
+class _Corrupt(Exception):
+    pass
+
+
+def _result(future: cf.Future[bool]) -> bool:
+    try:
+        return bool(future.result())
+    except Exception as exc:  # the fetcher reports its own errors; the file stays a pointer
+        warn(str(exc))
+        return False
+
+
+def open_protocol_streams() -> tuple[BinaryIO, BinaryIO]:
+    """Take fd 1 for the protocol and point fd 1 (and sys.stdout) at stderr, so no stray
+    print or child process can corrupt git's data channel."""
+    proto_fd = os.dup(1)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    stdin = open(0, "rb", buffering=1 << 20, closefd=False)
+    stdout = open(proto_fd, "wb", buffering=1 << 20)
+    return stdin, stdout  # type: ignore[return-value]
+
+
+def summarize(outcome: Outcome) -> None:
+    if outcome.missing:
+        n = len(outcome.missing)
+        warn(f"{n} file{'s' if n != 1 else ''} not in the local cache stay as pointer"
+             f"{'s' if n != 1 else ''} (e.g. {outcome.missing[0]}); run `git data pull` to "
+             "fetch them")
+    if outcome.corrupt:
+        warn(f"{len(outcome.corrupt)} file(s) had corrupt cache objects and were not checked "
+             "out; run `git data fsck --repair`")

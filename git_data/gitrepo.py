@@ -1,0 +1,147 @@
+"""Repository access: the git CLI for porcelain and configuration, pygit2 for reading objects
+(trees, commits, pointer blobs) without a checkout.
+
+Everything that asks git a question goes through here, so the rest of the package never builds
+a git command line by hand.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import pygit2
+
+from . import pointer
+from .errors import FatalError
+
+
+@dataclass(frozen=True)
+class PointerEntry:
+    """A pointer found in a tree or the index."""
+
+    path: str
+    oid: str
+    size: int
+
+
+def run_git(args: Sequence[str], cwd: str | os.PathLike[str] | None = None, *,
+            input: bytes | None = None, check: bool = True,
+            env: dict[str, str] | None = None) -> bytes:
+    """Run git, return stdout. A failure becomes a FatalError quoting git's own message."""
+    proc = subprocess.run(["git", *args], cwd=cwd, input=input, capture_output=True,
+                          env=env)
+    if check and proc.returncode != 0:
+        message = proc.stderr.decode(errors="replace").strip().splitlines()
+        detail = message[-1] if message else f"exit {proc.returncode}"
+        raise FatalError(f"git {args[0]} failed: {detail}")
+    return proc.stdout
+
+
+class Repo:
+    """One git repository (work tree optional)."""
+
+    def __init__(self, path: str | os.PathLike[str] = ".") -> None:
+        try:
+            out = run_git(["rev-parse", "--path-format=absolute", "--git-dir", "--git-common-dir",
+                           "--is-bare-repository"], cwd=path).decode().splitlines()
+        except (FatalError, FileNotFoundError, NotADirectoryError) as exc:
+            raise FatalError(f"{os.path.abspath(path)} is not inside a git repository; "
+                             "run this inside one (or `git init` first)") from exc
+        self.git_dir = Path(out[0])
+        self.common_dir = Path(out[1])
+        self.bare = out[2] == "true"
+        self.workdir: Path | None = None
+        if not self.bare:
+            top = run_git(["rev-parse", "--show-toplevel"], cwd=path, check=False).decode().strip()
+            self.workdir = Path(top) if top else None
+
+    # ----- running git -------------------------------------------------------------------
+    def git(self, *args: str, input: bytes | None = None, check: bool = True) -> bytes:
+        return run_git(args, cwd=self.workdir or self.git_dir, input=input, check=check)
+
+    def git_text(self, *args: str) -> str:
+        return self.git(*args).decode().strip()
+
+    @property
+    def root(self) -> Path:
+        """The work tree; commands that need one call this and get a clear error without it."""
+        if self.workdir is None:
+            raise FatalError(f"{self.git_dir} has no work tree; run this in a checkout")
+        return self.workdir
+
+    @cached_property
+    def pygit(self) -> pygit2.Repository:
+        return pygit2.Repository(str(self.git_dir))
+
+    def hooks_dir(self) -> Path:
+        path = Path(self.git_text("rev-parse", "--path-format=absolute", "--git-path", "hooks"))
+        return path
+
+    # ----- revisions and pointers --------------------------------------------------------
+    def resolve(self, rev: str) -> pygit2.Commit:
+        try:
+            obj = self.pygit.revparse_single(rev)
+            commit = obj.peel(pygit2.Commit)
+        except (KeyError, ValueError, pygit2.GitError, pygit2.InvalidSpecError) as exc:
+            raise FatalError(f"revision '{rev}' does not exist in {self.git_dir}; "
+                             "check `git log` for a valid one") from exc
+        return commit
+
+    def head_commit(self) -> pygit2.Commit | None:
+        try:
+            return self.pygit.head.peel(pygit2.Commit)
+        except (pygit2.GitError, KeyError):
+            return None
+
+    def tree_pointers(self, tree: pygit2.Tree, prefix: str = "") -> Iterator[PointerEntry]:
+        """Every pointer blob in ``tree``, recursively, read from the object database."""
+        odb = self.pygit.odb
+        for entry in tree:
+            path = f"{prefix}{entry.name}"
+            if entry.type == pygit2.GIT_OBJECT_TREE:
+                yield from self.tree_pointers(self.pygit[entry.id], path + "/")
+            elif entry.type == pygit2.GIT_OBJECT_BLOB:
+                parsed = self.blob_pointer(entry.id, odb)
+                if parsed is not None:
+                    yield PointerEntry(path, parsed.oid, parsed.size)
+
+    def blob_pointer(self, blob_id: pygit2.Oid, odb: pygit2.Odb | None = None
+                     ) -> pointer.Pointer | None:
+        odb = odb or self.pygit.odb
+        _, size = odb.read_header(blob_id)
+        if size > pointer.MAX_POINTER_SIZE:
+            return None
+        data = odb.read(blob_id)[1]
+        try:
+            return pointer.parse(data)
+        except pointer.PointerError:
+            return None
+
+    def rev_pointers(self, rev: str = "HEAD") -> list[PointerEntry]:
+        return list(self.tree_pointers(self.resolve(rev).tree))
+
+    def index_pointers(self) -> list[PointerEntry]:
+        index = self.pygit.index
+        index.read()
+        odb = self.pygit.odb
+        found = []
+        for entry in index:
+            parsed = self.blob_pointer(entry.id, odb)
+            if parsed is not None:
+                found.append(PointerEntry(entry.path, parsed.oid, parsed.size))
+        return found
+
+    def current_branch(self) -> str | None:
+        try:
+            ref = self.pygit.head.name if not self.pygit.head_is_detached else None
+        except pygit2.GitError:
+            ref = self.git_text("symbolic-ref", "-q", "HEAD") if self.git(
+                "symbolic-ref", "-q", "HEAD", check=False) else None
+        if ref and ref.startswith("refs/heads/"):
+            return ref[len("refs/heads/"):]
+        return None

@@ -1,0 +1,107 @@
+"""Git hook handlers, called by the shims as `git-data hook NAME ARGS...`.
+
+Each first runs the user's own hook that `git data install` kept aside (``NAME.pre-git-data``)
+with the same arguments and standard input; a pre-* hook that fails stops there.
+
+- pre-commit: refuses a staged file over ``data.maxFileSize`` that is not a pointer.
+- pre-push: uploads what the pushed commits need (see :mod:`git_data.push`).
+- post-checkout / post-merge: fetches and writes files the filter left as pointers.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from .commands.install import SAVED_SUFFIX
+from .config import Config
+from .errors import FatalError
+from .gitrepo import Repo
+from .progress import human_bytes, warn
+
+MISSING_FILE = "missing-after-checkout"
+
+
+def run_hook(name: str, args: list[str]) -> int:
+    stdin = sys.stdin.buffer.read() if name == "pre-push" else b""
+    repo = Repo(".")
+    chained = repo.hooks_dir() / (name + SAVED_SUFFIX)
+    if chained.is_file() and os.access(chained, os.X_OK):
+        code = subprocess.run([str(chained), *args], input=stdin).returncode
+        if code != 0 and name.startswith("pre-"):
+            return code
+    if os.environ.get("GIT_DATA_SKIP_HOOKS"):
+        return 0
+    if name == "pre-commit":
+        return pre_commit(repo)
+    if name == "pre-push":
+        return pre_push(repo, args, stdin)
+    if name in ("post-checkout", "post-merge"):
+        if name == "post-checkout" and len(args) >= 3 and args[2] == "0":
+            return 0  # a file checkout, not a branch switch
+        return post_checkout(repo)
+    raise FatalError(f"unknown hook '{name}'")
+
+
+def pre_commit(repo: Repo) -> int:
+    config = Config(repo)
+    limit = config.max_file_size
+    raw = repo.git("diff", "--cached", "--raw", "-z", "--no-renames", "--diff-filter=AM")
+    fields = raw.split(b"\0")
+    staged = []
+    for i in range(0, len(fields) - 1, 2):
+        meta = fields[i].decode().split()
+        if len(meta) >= 4:
+            staged.append((meta[3], fields[i + 1].decode(errors="surrogateescape")))
+    if not staged:
+        return 0
+    sizes = repo.git("cat-file", "--batch-check=%(objectsize)",
+                     input="".join(f"{sha}\n" for sha, _ in staged).encode()).split()
+    too_big = [(path, int(size)) for (_, path), size in zip(staged, sizes) if int(size) > limit]
+    if not too_big:
+        return 0
+    for path, size in too_big:
+        warn(f"{path} is {human_bytes(size)}, over the {human_bytes(limit)} limit for files "
+             "stored in git")
+    example = too_big[0][0]
+    warn(f"store large files as data: `git data add {example}` (or `git data track PATTERN` "
+         "and `git add` again); raise the limit with `git config data.maxFileSize 100MB`; "
+         "or commit anyway with `git commit --no-verify`")
+    return 1
+
+
+def pre_push(repo: Repo, args: list[str], stdin: bytes) -> int:
+    from .push import parse_pre_push, push_updates
+
+    updates = parse_pre_push(stdin)
+    if not updates:
+        return 0
+    remote_name = args[0] if args else "origin"
+    url = args[1] if len(args) > 1 else None
+    quiet = not sys.stderr.isatty()
+    return push_updates(repo, Config(repo), updates, remote_name, url, quiet=quiet)
+
+
+def post_checkout(repo: Repo) -> int:
+    """Finish what the filter could not: files left as pointers get another fetch."""
+    marker = repo.git_dir / "data" / MISSING_FILE
+    if not marker.exists() or repo.workdir is None:
+        return 0
+    marker.unlink()
+    from .commands.pull import pull
+
+    try:
+        return pull(repo, None, include=None, exclude=None, revs=[], quiet=True,
+                    only_pointers=True)
+    except FatalError as exc:
+        warn(f"{exc}")
+        return 0
+
+
+def record_missing(git_dir: str, paths: list[str]) -> None:
+    """Called by the filter at exit: tells the post-checkout hook there is work left."""
+    folder = os.path.join(git_dir, "data")
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, MISSING_FILE), "a") as stream:
+        stream.write("".join(p + "\n" for p in paths))

@@ -1,0 +1,112 @@
+"""Writing data files into the work tree from the cache.
+
+Only files whose work-tree copy is the pointer text (or absent) are written, so local edits are
+never overwritten. Each file is written to a temporary name beside it and renamed into place
+(reflink where the file system supports it, else a copy), then git's index is refreshed so
+`git status` stays clean.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import fnmatch
+import json
+import os
+import shutil
+from collections.abc import Iterable
+from pathlib import Path
+
+from .cache import Cache
+from .commands.status import _worktree_state
+from .gitrepo import PointerEntry, Repo, run_git
+
+FICLONE = 0x40049409
+HINTS_ENV = "GIT_DATA_REFRESH_HINTS"
+
+
+def select(entries: Iterable[PointerEntry], include: list[str] | None,
+           exclude: list[str] | None) -> list[PointerEntry]:
+    def matches(path: str, patterns: list[str]) -> bool:
+        return any(fnmatch.fnmatchcase(path, p) or fnmatch.fnmatchcase(path, p.rstrip("/") + "/*")
+                   or path.startswith(p.rstrip("/") + "/") for p in patterns)
+
+    return [e for e in entries
+            if (not include or matches(e.path, include))
+            and not (exclude and matches(e.path, exclude))]
+
+
+def reflink_or_copy(source: Path, dest: Path) -> None:
+    with open(source, "rb") as src, open(dest, "wb") as dst:
+        try:
+            fcntl.ioctl(dst.fileno(), FICLONE, src.fileno())
+            return
+        except OSError:
+            pass
+        shutil.copyfileobj(src, dst, 1 << 20)
+
+
+def materialize(repo: Repo, cache: Cache, entries: Iterable[PointerEntry]) -> tuple[int, int]:
+    """Write each pointer-only file whose object is cached; returns (written, still missing)."""
+    written, missing = [], 0
+    modes = _index_modes(repo)
+    for entry in entries:
+        if _worktree_state(repo, entry) != "pointer":  # real bytes, local edits or deleted
+            continue
+        if not cache.has(entry.oid):
+            missing += 1
+            continue
+        dest = repo.root / entry.path
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(f".{dest.name}.git-data-tmp")
+        try:
+            reflink_or_copy(cache.path(entry.oid), tmp)
+            os.chmod(tmp, 0o755 if modes.get(entry.path) == "100755" else 0o644)
+            os.replace(tmp, dest)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        written.append(entry.path)
+    if written:
+        refresh(repo, {e.path: e for e in entries if e.path in set(written)}, modes)
+    return len(written), missing
+
+
+def refresh(repo: Repo, written: dict[str, PointerEntry], modes: dict[str, str]) -> None:
+    """Make git record the new files as unchanged.
+
+    git trusts a size change without looking at content, so the entries' stat data is dropped
+    first (``--index-info``); the refresh then runs the clean filter on each file. The hints
+    file tells the filter which object each path was written from, so it only hashes the
+    stream instead of storing a second copy; any mismatch makes it fall back to an error for
+    that path, which leaves the file shown as modified (never a wrong pointer).
+    """
+    blobs = _index_blobs(repo)
+    info = b"".join(f"{modes[p]} {blobs[p]}\t".encode() + p.encode(errors="surrogateescape")
+                    + b"\0" for p in written if p in blobs)
+    repo.git("update-index", "-z", "--index-info", input=info)
+    hints = repo.git_dir / "data" / f"refresh-hints-{os.getpid()}.json"
+    hints.parent.mkdir(parents=True, exist_ok=True)
+    hints.write_text(json.dumps({p: e.oid for p, e in written.items()}))
+    try:
+        run_git(["update-index", "-q", "--refresh"], cwd=repo.root, check=False,
+                env={**os.environ, HINTS_ENV: str(hints)})
+    finally:
+        hints.unlink(missing_ok=True)
+
+
+def _index_blobs(repo: Repo) -> dict[str, str]:
+    blobs = {}
+    for item in repo.git("ls-files", "-z", "-s").split(b"\0"):
+        if item:
+            meta, _, path = item.partition(b"\t")
+            blobs[path.decode(errors="surrogateescape")] = meta.split()[1].decode()
+    return blobs
+
+
+def _index_modes(repo: Repo) -> dict[str, str]:
+    modes = {}
+    for item in repo.git("ls-files", "-z", "-s").split(b"\0"):
+        if item:
+            meta, _, path = item.partition(b"\t")
+            modes[path.decode(errors="surrogateescape")] = meta.split()[0].decode()
+    return modes

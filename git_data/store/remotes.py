@@ -1,0 +1,167 @@
+"""Which store a command talks to: named data remotes, branch routing and the embedded default.
+
+Sources, later ones overriding earlier: the committed ``.gitdata`` (``[remote "NAME"] url``,
+``[branch "PATTERN"] remote``, ``[data] remote``) and per-user git config
+(``data.remote.NAME.*`` for URLs, endpoints, profiles and secrets that must not be shared).
+With no data remote at all, a git remote that is a local path stores its data in
+``<that repository>/data``, so ``git clone /srv/repo.git`` works with no set-up.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..config import Config
+from ..errors import FatalError
+from ..gitrepo import Repo
+from . import Store
+
+OPTION_KEYS = ("endpointurl", "region", "profile")
+SECRET_KEYS = ("accesskeyid", "secretaccesskey", "sessiontoken")
+
+
+@dataclass
+class Remote:
+    name: str
+    url: str
+    options: dict[str, str] = field(default_factory=dict)
+    secrets: dict[str, str] = field(default_factory=dict)
+
+    def open(self) -> Store:
+        return Store(self.url, self.name, storage_options(self))
+
+
+def storage_options(remote: Remote) -> dict[str, Any]:
+    """fsspec options for a remote; credentials come from git config or the usual AWS places."""
+    if not remote.url.startswith(("s3://", "s3a://")):
+        return {}
+    options: dict[str, Any] = {}
+    client: dict[str, Any] = {}
+    if remote.options.get("endpointurl"):
+        options["endpoint_url"] = remote.options["endpointurl"]
+    if remote.options.get("region"):
+        client["region_name"] = remote.options["region"]
+    if remote.options.get("profile"):
+        options["profile"] = remote.options["profile"]
+    if remote.secrets.get("accesskeyid"):
+        options["key"] = remote.secrets["accesskeyid"]
+        options["secret"] = remote.secrets.get("secretaccesskey", "")
+        if remote.secrets.get("sessiontoken"):
+            options["token"] = remote.secrets["sessiontoken"]
+    if client:
+        options["client_kwargs"] = client
+    return options
+
+
+def configured(config: Config) -> dict[str, Remote]:
+    remotes: dict[str, Remote] = {}
+    for name in config.subsections("remote"):
+        url = config.get_shared(f"remote.{name}.url")
+        if url:
+            remotes[name] = Remote(name, url)
+    for sub in config.subsections("data"):
+        match = re.fullmatch(r"remote\.(.+)", sub)
+        if not match:
+            continue
+        name = match[1]
+        url = config.get(f"data.remote.{name}.url")
+        remote = remotes.setdefault(name, Remote(name, url or ""))
+        if url:
+            remote.url = url
+    for name, remote in remotes.items():
+        for key in OPTION_KEYS:
+            value = config.get(f"data.remote.{name}.{key}") or config.get_shared(
+                f"remote.{name}.{key}")
+            if value:
+                remote.options[key] = value
+        for key in SECRET_KEYS:
+            value = config.get(f"data.remote.{name}.{key}")
+            if value:
+                remote.secrets[key] = value
+    return {n: r for n, r in remotes.items() if r.url}
+
+
+def default_name(config: Config, remotes: dict[str, Remote]) -> str | None:
+    chosen = config.get("data.remote")
+    if chosen:
+        return chosen
+    if len(remotes) == 1:
+        return next(iter(remotes))
+    return "origin" if "origin" in remotes else None
+
+
+def branch_remote(config: Config, branch: str | None) -> str | None:
+    """The remote a ``[branch "PATTERN"]`` block routes ``branch`` to (first match wins)."""
+    if not branch:
+        return None
+    for pattern in config.subsections("branch"):
+        if fnmatch.fnmatchcase(branch, pattern):
+            name = config.get_shared(f"branch.{pattern}.remote")
+            if name:
+                return name
+    return None
+
+
+def embedded(repo: Repo, git_remote: str = "origin", url: str | None = None) -> Remote | None:
+    """``<repository>/data`` of a git remote that is a path on this machine."""
+    if url is None:
+        url = repo.git("config", "--get", f"remote.{git_remote}.url", check=False).decode().strip()
+    path = local_path(url, repo)
+    if path is None:
+        return None
+    data = path / "data" if not (path / ".git").exists() else path / ".git" / "data"
+    return Remote(git_remote, data.as_uri())
+
+
+def local_path(url: str, repo: Repo) -> Path | None:
+    if not url:
+        return None
+    if url.startswith("file://"):
+        return Path(url[len("file://"):])
+    if "://" in url or re.match(r"^[^/]+:", url):  # ssh://, https://, host:path
+        return None
+    base = repo.workdir or repo.git_dir
+    return Path(os.path.normpath(base / os.path.expanduser(url)))
+
+
+def resolve(repo: Repo, config: Config, name: str | None = None, branch: str | None = None,
+            git_remote: str | None = None, git_url: str | None = None) -> Remote:
+    """The store to write to: an explicit name, else the branch's route, else the default,
+    else the embedded store of the git remote."""
+    remotes = configured(config)
+    wanted = name or branch_remote(config, branch) or default_name(config, remotes)
+    if wanted and wanted in remotes:
+        return remotes[wanted]
+    if name and name not in remotes and not git_url:
+        git_url = repo.git("config", "--get", f"remote.{name}.url", check=False).decode().strip()
+        found = embedded(repo, name, git_url) if git_url else None
+        if found:
+            return found
+        raise FatalError(f"no data remote named '{name}'; add one with "
+                         f"`git data remote add {name} URL` (known: "
+                         f"{', '.join(remotes) or 'none'})")
+    found = embedded(repo, git_remote or name or "origin", git_url)
+    if found:
+        return found
+    raise FatalError("no data store is configured for this repository; add one with "
+                     "`git data remote add origin s3://bucket/prefix --default` (or a local "
+                     "folder: file:///srv/data)")
+
+
+def read_order(repo: Repo, config: Config, branch: str | None = None) -> list[Remote]:
+    """Stores to read from, best first: the branch's own route, the default, the embedded."""
+    remotes = configured(config)
+    order: list[Remote] = []
+    for name in (branch_remote(config, branch), default_name(config, remotes)):
+        if name and name in remotes and remotes[name] not in order:
+            order.append(remotes[name])
+    order.extend(r for r in remotes.values() if r not in order)
+    found = embedded(repo)
+    if found and all(r.url != found.url for r in order):
+        order.append(found)
+    return order

@@ -1,0 +1,297 @@
+"""The transfer queue: the one place that owns transfer policy.
+
+    items -> dedupe by oid -> ask the store what it has (bulk) -> largest first
+          -> N worker threads (data.transfers, default 8) -> Store moves bytes
+          -> retry transient errors with backoff -> Result(done, skipped, failed)
+
+Downloads stream into the cache through an ObjectWriter and are verified against their oid
+before they are renamed into place, so a corrupt or partial download never enters the cache.
+One failing object never stops the others: the caller gets every failure, each naming the
+file, the oid and the store. A local record of the oids each store is known to hold lets a
+push skip everything it uploaded before without asking the store.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import hashlib
+import os
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from . import pointer
+from .cache import Cache
+from .config import Config
+from .errors import FatalError
+from .gitrepo import Repo
+from .progress import Progress, warn
+from .store import CHUNK, Store
+
+DEFAULT_TRANSFERS = 8
+DEFAULT_RETRIES = 4
+
+
+@dataclass(frozen=True)
+class Item:
+    oid: str
+    size: int
+    path: str  # a work-tree path that needs the object, for messages
+
+
+@dataclass
+class Failure:
+    item: Item
+    store: str
+    error: str
+
+    def message(self) -> str:
+        return f"{self.item.path} ({self.item.oid}) from {self.store}: {self.error}"
+
+
+@dataclass
+class Result:
+    done: list[Item] = field(default_factory=list)
+    skipped: list[Item] = field(default_factory=list)
+    failed: list[Failure] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    def raise_for_failures(self, verb: str) -> None:
+        if self.failed:
+            for failure in self.failed:
+                warn(f"could not {verb} {failure.message()}")
+            raise FatalError(f"{len(self.failed)} object(s) failed to {verb}; the others "
+                             "completed, run the command again to retry")
+
+
+class PermanentError(Exception):
+    """Not worth retrying: missing object, bad bytes, no permission."""
+
+
+def is_permanent(exc: BaseException) -> bool:
+    return isinstance(exc, (PermanentError, FileNotFoundError, PermissionError, FatalError,
+                            IsADirectoryError, NotADirectoryError))
+
+
+class KnownObjects:
+    """Local record of oids a store is known to hold (uploaded or downloaded), kept in the
+    cache folder as one append-only file per store URL."""
+
+    def __init__(self, cache: Cache, store_url: str) -> None:
+        key = hashlib.sha1(store_url.encode()).hexdigest()[:16]
+        self.path = cache.root / "stores" / f"{key}.oids"
+        self._oids: set[str] | None = None
+        self._lock = threading.Lock()
+
+    def _load(self) -> set[str]:
+        if self._oids is None:
+            try:
+                self._oids = set(self.path.read_text().split())
+            except FileNotFoundError:
+                self._oids = set()
+        return self._oids
+
+    def contains(self, oid: str) -> bool:
+        return oid in self._load()
+
+    def add(self, oids: Iterable[str]) -> None:
+        with self._lock:
+            known = self._load()
+            new = [o for o in dict.fromkeys(oids) if o not in known]
+            if not new:
+                return
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.path, "a") as stream:  # one write: appends do not interleave
+                stream.write("".join(f"{o}\n" for o in new))
+            known.update(new)
+
+
+def dedupe(items: Iterable[Item]) -> list[Item]:
+    by_oid: dict[str, Item] = {}
+    for item in items:
+        by_oid.setdefault(item.oid, item)
+    return sorted(by_oid.values(), key=lambda i: i.size, reverse=True)
+
+
+class TransferQueue:
+    def __init__(self, cache: Cache, workers: int = DEFAULT_TRANSFERS,
+                 retries: int = DEFAULT_RETRIES, quiet: bool = False) -> None:
+        self.cache = cache
+        self.workers = max(1, workers)
+        self.retries = retries
+        self.quiet = quiet
+
+    @classmethod
+    def for_repo(cls, config: Config, quiet: bool = False) -> TransferQueue:
+        return cls(Cache(config.cache_dir), config.get_int("data.transfers", DEFAULT_TRANSFERS),
+                   config.get_int("data.retries", DEFAULT_RETRIES), quiet)
+
+    # ----- policy ------------------------------------------------------------------------
+    def _run(self, label: str, items: list[Item], action: Callable[[Item], object],
+             store_name: str, result: Result) -> Result:
+        progress = Progress(label, len(items), sum(i.size for i in items),
+                            enabled=False if self.quiet else None)
+        lock = threading.Lock()
+
+        def one(item: Item) -> None:
+            try:
+                self._with_retries(lambda: action(item))
+            except Exception as exc:  # collected, reported by the caller
+                with lock:
+                    result.failed.append(Failure(item, store_name, _describe(exc)))
+                return
+            with lock:
+                result.done.append(item)
+            progress.advance(item.size, 1)
+
+        with cf.ThreadPoolExecutor(self.workers) as pool:
+            list(pool.map(one, items))
+        progress.done()
+        return result
+
+    def _with_retries(self, action: Callable[[], object]) -> None:
+        for attempt in range(self.retries + 1):
+            try:
+                action()
+                return
+            except Exception as exc:
+                if is_permanent(exc) or attempt == self.retries:
+                    raise
+                time.sleep(min(8.0, 0.2 * 2**attempt) * (0.5 + random.random()))
+
+    # ----- uploads -----------------------------------------------------------------------
+    def upload(self, items: Iterable[Item], store: Store) -> Result:
+        known = KnownObjects(self.cache, store.url)
+        todo = [i for i in dedupe(items) if not known.contains(i.oid)]
+        result = Result()
+        missing_local = [i for i in todo if not self.cache.has(i.oid)]
+        for item in missing_local:
+            result.failed.append(Failure(item, store.describe(), "not in the local cache "
+                                         "(was it added on another machine? run `git data "
+                                         "fetch` there or push from there)"))
+        todo = [i for i in todo if self.cache.has(i.oid)]
+        present = store.has_many(i.oid for i in todo) if todo else set()
+        result.skipped = [i for i in todo if i.oid in present]
+        todo = [i for i in todo if i.oid not in present]
+        self._run("Uploading data", todo,
+                  lambda i: store.put_object(i.oid, str(self.cache.path(i.oid))),
+                  store.describe(), result)
+        known.add(i.oid for i in result.done + result.skipped)
+        return result
+
+    # ----- downloads ---------------------------------------------------------------------
+    def download(self, items: Iterable[Item], stores: list[Store]) -> Result:
+        result = Result()
+        todo = []
+        for item in dedupe(items):
+            (result.skipped if self.cache.has(item.oid) else todo).append(item)
+        if not todo:
+            return result
+        if not stores:
+            for item in todo:
+                result.failed.append(Failure(item, "no store", "no data store is configured"))
+            return result
+        names = ", ".join(s.describe() for s in stores)
+        self._run("Downloading data", todo, lambda i: self.fetch_one(i, stores), names, result)
+        return result
+
+    def fetch_one(self, item: Item, stores: list[Store]) -> None:
+        """Try each store in order; the first that has the object supplies it."""
+        errors = []
+        for store in stores:
+            try:
+                download_object(self.cache, store, item.oid)
+                KnownObjects(self.cache, store.url).add([item.oid])
+                return
+            except FileNotFoundError:
+                errors.append(f"not in {store.describe()}")
+        raise PermanentError("; ".join(errors) or "no store")
+
+
+def download_object(cache: Cache, store: Store, oid: str) -> None:
+    if cache.has(oid):
+        return
+    algo, _ = pointer.split_oid(oid)
+    with store.open_object(oid) as source, cache.writer(algo) as writer:
+        while True:
+            chunk = source.read(CHUNK)
+            if not chunk:
+                break
+            writer.write(chunk)
+        try:
+            writer.commit(expected_oid=oid)
+        except FatalError as exc:
+            raise PermanentError(f"bytes in {store.describe()} do not match the oid "
+                                 f"({exc}); the store copy is corrupt, not cached") from exc
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text.splitlines()[0][:300]
+
+
+# ----- used by the filter process and status --------------------------------------------
+class FilterFetcher:
+    """Fetches objects for the smudge filter in parallel; stores are resolved on first use so
+    a checkout with everything cached never touches configuration or the network."""
+
+    def __init__(self, repo: Repo, config: Config) -> None:
+        self.repo = repo
+        self.config = config
+        self.pool = cf.ThreadPoolExecutor(config.get_int("data.transfers", DEFAULT_TRANSFERS))
+        self.queue = TransferQueue.for_repo(config, quiet=True)
+        self._stores: list[Store] | None = None
+        self._lock = threading.Lock()
+
+    def stores(self) -> list[Store]:
+        with self._lock:
+            if self._stores is None:
+                from .store.remotes import read_order
+
+                stores = []
+                for remote in read_order(self.repo, self.config, self.repo.current_branch()):
+                    try:
+                        stores.append(remote.open())
+                    except FatalError as exc:
+                        warn(str(exc))
+                self._stores = stores
+            return self._stores
+
+    def submit(self, oid: str, size: int, path: str) -> cf.Future[bool]:
+        return self.pool.submit(self._fetch, Item(oid, size, path))
+
+    def _fetch(self, item: Item) -> bool:
+        stores = self.stores()
+        if not stores:
+            return False
+        try:
+            self.queue._with_retries(lambda: self.queue.fetch_one(item, stores))
+        except Exception as exc:
+            warn(f"could not fetch {item.path} ({item.oid}): {_describe(exc)}")
+            return False
+        return True
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True)
+
+
+def filter_fetcher(repo: Repo, config: Config) -> FilterFetcher | None:
+    if os.environ.get("GIT_DATA_SKIP_SMUDGE"):
+        return None
+    return FilterFetcher(repo, config)
+
+
+def pushed_record(repo: Repo, config: Config) -> KnownObjects | None:
+    """What the default store is known to hold, or None when there is no store."""
+    from .store.remotes import resolve
+
+    try:
+        remote = resolve(repo, config, branch=repo.current_branch())
+    except FatalError:
+        return None
+    return KnownObjects(Cache(config.cache_dir), remote.url)
