@@ -25,7 +25,8 @@ from .errors import FatalError
 from .gitrepo import Repo
 from .progress import note
 from .store import Store
-from .store.remotes import Remote, resolve
+from .store.copy import fill_from_stores
+from .store.remotes import Remote, resolve, same_store_tracking_refs
 from .transfer import Item, Result, TransferQueue
 
 ZERO = "0" * 40
@@ -90,9 +91,12 @@ def push_updates(repo: Repo, config: Config, updates: list[RefUpdate], git_remot
         store = remote.open()
         exclude = [update.remote_sha] if update.remote_sha != ZERO and _exists(
             repo, update.remote_sha) else []
-        items = new_pointers(repo, [update.local_sha], exclude,
-                             None if whole_history else git_remote)
+        if not whole_history:  # only branches whose data went to this same store
+            exclude += same_store_tracking_refs(repo, config, git_remote, remote.url, explicit)
+        items = new_pointers(repo, [update.local_sha], exclude, None)
         result = queue.upload(items, store)
+        # objects the local cache lacks (a merged branch never fetched here): store to store
+        result = fill_from_stores(repo, config, queue, result, store, update.branch)
         failures.failed.extend(result.failed)
         if result.done and not quiet:
             note(f"uploaded {len(result.done)} object(s) to {store.describe()}")

@@ -28,7 +28,7 @@ from .config import Config
 from .errors import FatalError
 from .gitrepo import Repo
 from .progress import Progress, warn
-from .store import CHUNK, Store
+from .store import CHUNK, Store, StoreError, TransientStoreError
 
 DEFAULT_TRANSFERS = 8
 DEFAULT_RETRIES = 4
@@ -74,6 +74,10 @@ class PermanentError(Exception):
 
 
 def is_permanent(exc: BaseException) -> bool:
+    """Not worth a retry. Store errors say which they are: a TransientStoreError (reset,
+    timeout, 5xx, throttling) is retried, any other StoreError (credentials, bucket) is not."""
+    if isinstance(exc, TransientStoreError):
+        return False
     return isinstance(exc, (PermanentError, FileNotFoundError, PermissionError, FatalError,
                             IsADirectoryError, NotADirectoryError))
 
@@ -175,6 +179,8 @@ class TransferQueue:
                                          "(was it added on another machine? run `git data "
                                          "fetch` there or push from there)"))
         todo = [i for i in todo if self.cache.has(i.oid)]
+        if todo:
+            store.check()  # wrong credentials, no bucket, no endpoint: one line, nothing sent
         present = store.has_many(i.oid for i in todo) if todo else set()
         result.skipped = [i for i in todo if i.oid in present]
         todo = [i for i in todo if i.oid not in present]
@@ -196,6 +202,7 @@ class TransferQueue:
             for item in todo:
                 result.failed.append(Failure(item, "no store", "no data store is configured"))
             return result
+        stores = usable(stores)
         names = ", ".join(s.describe() for s in stores)
         self._run("Downloading data", todo, lambda i: self.fetch_one(i, stores), names, result)
         return result
@@ -210,7 +217,28 @@ class TransferQueue:
                 return
             except FileNotFoundError:
                 errors.append(f"not in {store.describe()}")
+            except StoreError as exc:
+                if isinstance(exc, TransientStoreError):
+                    raise
+                errors.append(str(exc))
         raise PermanentError("; ".join(errors) or "no store")
+
+
+def usable(stores: list[Store]) -> list[Store]:
+    """The stores that answer (see Store.check); a broken one is named once and skipped, and
+    when none answers the first one's error is the command's one-line error."""
+    good, errors = [], []
+    for store in stores:
+        try:
+            store.check()
+            good.append(store)
+        except StoreError as exc:
+            errors.append(exc)
+    if not good and errors:
+        raise errors[0]
+    for exc in errors:
+        warn(f"{exc}; reading from the other stores")
+    return good
 
 
 def download_object(cache: Cache, store: Store, oid: str) -> None:
@@ -256,7 +284,9 @@ class FilterFetcher:
                 stores = []
                 for remote in read_order(self.repo, self.config, self.repo.current_branch()):
                     try:
-                        stores.append(remote.open())
+                        store = remote.open()
+                        store.check()
+                        stores.append(store)
                     except FatalError as exc:
                         warn(str(exc))
                 self._stores = stores

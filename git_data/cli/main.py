@@ -217,14 +217,25 @@ def checkout(include: tuple[str, ...], exclude: tuple[str, ...]) -> int:
 @click.argument("directory", required=False)
 @click.option("--no-data", is_flag=True, help="Pointers only; fetch nothing.")
 @click.option("--branch", "-b", help="Branch to check out.")
+@click.option("--copy-data-to", "copy_to", metavar="STORE_URL",
+              help="Copy the data the branches reach (or --include) to this new store and "
+                   "make it this clone's default data remote.")
+@click.option("--copy-endpoint-url", help="S3 endpoint of the new store (default: the "
+                                          "source store's).")
+@click.option("--copy-region", help="Region of the new store.")
+@click.option("--copy-profile", help="AWS profile for the new store.")
 @_selection
 def clone(url: str, directory: str | None, no_data: bool, branch: str | None,
-          include: tuple[str, ...], exclude: tuple[str, ...]) -> int:
+          copy_to: str | None, copy_endpoint_url: str | None, copy_region: str | None,
+          copy_profile: str | None, include: tuple[str, ...], exclude: tuple[str, ...]) -> int:
     """Clone a repository, then download its data in parallel."""
+    from ..commands.clone import CopyTarget
     from ..commands.clone import clone as run
 
+    target = CopyTarget(copy_to, {"endpointurl": copy_endpoint_url or "", "region": copy_region
+                                  or "", "profile": copy_profile or ""}) if copy_to else None
     return run(url, directory, no_data, list(include) or None, list(exclude) or None, quiet(),
-               ("-b", branch) if branch else ())
+               ("-b", branch) if branch else (), target)
 
 
 # ----- plumbing called by git ----------------------------------------------------------

@@ -43,4 +43,15 @@ def filter_process() -> int:
         from ..hooks import record_missing
 
         record_missing(str(repo.git_dir), outcome.missing)
+    _report_rss()
     return 0
+
+
+def _report_rss() -> None:
+    """Peak memory of this process, for benchmarks and the constant-memory test."""
+    target = os.environ.get("GIT_DATA_REPORT_RSS")
+    if target:
+        import resource
+
+        with open(target, "a") as stream:
+            stream.write(f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss} KB\n")

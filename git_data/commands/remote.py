@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import json
+import urllib.parse
+
+import fsspec
 
 from ..config import GITDATA_FILE, Config, set_shared
 from ..errors import FatalError
 from ..gitrepo import Repo, run_git
-from ..progress import note
-from ..store.remotes import OPTION_KEYS, configured, default_name, embedded
+from ..progress import note, warn
+from ..store import PACKAGES
+from ..store.remotes import OPTION_KEYS, Remote, configured, default_name, embedded, resolve
+
+CLOUD = ("s3", "s3a", "gs", "gcs", "az", "abfs", "abfss")
 
 
 def remote_add(repo: Repo, name: str, url: str, default: bool,
@@ -17,6 +23,7 @@ def remote_add(repo: Repo, name: str, url: str, default: bool,
         from pathlib import Path
 
         url = Path(url).expanduser().resolve().as_uri()
+    check_url(name, url, options.get("endpointurl"))
     if personal:
         repo.git("config", f"data.remote.{name}.url", url)
     else:
@@ -34,6 +41,29 @@ def remote_add(repo: Repo, name: str, url: str, default: bool,
     where = ".git/config (only this clone)" if personal else f"{GITDATA_FILE} (commit it to share)"
     note(f"data remote {name} -> {url} written to {where}")
     return 0
+
+
+def check_url(name: str, url: str, endpoint: str | None) -> None:
+    """Refuse credentials in a URL (it is committed in .gitdata) and an S3 URL without a
+    bucket; warn when the fsspec package for the URL's protocol is not installed."""
+    parts = urllib.parse.urlsplit(url)
+    for where, value in (("URL", url), ("endpoint URL", endpoint or "")):
+        split = urllib.parse.urlsplit(value)
+        if split.password or (split.username and split.scheme in CLOUD):
+            raise FatalError(f"the {where} of data remote {name} carries credentials; they "
+                             f"would be committed in {GITDATA_FILE}. Remove them and use "
+                             f"AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, an AWS profile "
+                             f"(--profile) or `git config data.remote.{name}.accesskeyid` / "
+                             ".secretaccesskey")
+    if parts.scheme in ("s3", "s3a") and not parts.netloc:
+        raise FatalError(f"{url} names no bucket; write s3://BUCKET/PREFIX")
+    try:
+        fsspec.get_filesystem_class(parts.scheme)
+    except ImportError:
+        warn(f"the fsspec package for {parts.scheme}:// is not installed here: pip install "
+             f"{PACKAGES.get(parts.scheme, parts.scheme)}")
+    except ValueError as exc:
+        raise FatalError(f"{url}: {exc}") from exc
 
 
 def remote_list(repo: Repo, as_json: bool) -> int:
@@ -74,28 +104,47 @@ def remote_remove(repo: Repo, name: str) -> int:
 
 
 def ls_remote(repo: Repo, name: str | None, as_json: bool) -> int:
-    from ..store.remotes import read_order, resolve
+    """Each branch's manifest in each store: which store holds that branch's data."""
+    from ..store.remotes import read_order
 
     config = Config(repo)
     remotes = [resolve(repo, config, name)] if name else read_order(repo, config)
     if not remotes:
-        resolve(repo, config)
-    rows = []
+        resolve(repo, config)  # raises the one-line "how to add a store" error
+    rows, failed = [], 0
     for remote in remotes:
-        store = remote.open()
-        for key in store.find("branches"):
-            if not key.endswith(".json"):
-                continue
-            manifest = store.read_json(key) or {}
-            rows.append({"branch": key[len("branches/"):-len(".json")],
-                         "commit": manifest.get("commit"), "objects": manifest.get("objects"),
-                         "bytes": manifest.get("bytes"), "time": manifest.get("time"),
-                         "who": manifest.get("who"), "store": remote.name,
-                         "url": remote.url})
+        try:
+            rows.extend(_manifests(repo, config, remote))
+        except FatalError as exc:
+            if name:
+                raise
+            warn(str(exc))
+            failed += 1
     if as_json:
         print(json.dumps(rows, indent=2))
-        return 0
-    for row in rows:
-        print(f"{(row['commit'] or '?')[:12]}  {row['objects']:>7} objects  "
-              f"{row['bytes']:>14} bytes  {row['branch']}  ({row['store']}: {row['url']})")
-    return 0
+    else:
+        for row in rows:
+            print(f"{(row['commit'] or '?')[:12]}  {row['objects']!s:>7} objects  "
+                  f"{row['bytes']!s:>14} bytes  {row['branch']}  ({row['store']}: {row['url']})"
+                  f"{'' if row['routed'] else '  [branch now routes elsewhere]'}")
+    return 1 if failed else 0
+
+
+def _manifests(repo: Repo, config: Config, remote: Remote) -> list[dict[str, object]]:
+    store = remote.open()
+    store.check()
+    rows: list[dict[str, object]] = []
+    for key in store.find("branches"):
+        if not key.endswith(".json"):
+            continue
+        manifest = store.read_json(key) or {}
+        branch = key[len("branches/"):-len(".json")]
+        try:
+            routed = resolve(repo, config, branch=branch).url == remote.url
+        except FatalError:
+            routed = False
+        rows.append({"branch": branch, "commit": manifest.get("commit"),
+                     "objects": manifest.get("objects"), "bytes": manifest.get("bytes"),
+                     "time": manifest.get("time"), "who": manifest.get("who"),
+                     "store": remote.name, "url": remote.url, "routed": routed})
+    return rows

@@ -211,8 +211,6 @@ class FilterProcess:
                  "run `git data fsck --repair`")
 
     def list_available(self) -> None:
-        for _ in self.reader.iter_content():
-            pass
         pending = [f for p, (_, f) in self.delayed.items() if p not in self.reported]
         if pending:
             cf.wait(pending, return_when=cf.FIRST_COMPLETED)
@@ -249,9 +247,10 @@ def open_protocol_streams() -> tuple[BinaryIO, BinaryIO]:
 def summarize(outcome: Outcome) -> None:
     if outcome.missing:
         n = len(outcome.missing)
-        warn(f"{n} file{'s' if n != 1 else ''} not in the local cache stay as pointer"
-             f"{'s' if n != 1 else ''} (e.g. {outcome.missing[0]}); run `git data pull` to "
-             "fetch them")
+        stays = "file is not in the local cache and stays a pointer" if n == 1 else (
+            "files are not in the local cache and stay pointers")
+        warn(f"{n} {stays} (e.g. {outcome.missing[0]}); run `git data pull` to fetch "
+             f"{'it' if n == 1 else 'them'}")
     if outcome.corrupt:
         warn(f"{len(outcome.corrupt)} file(s) had corrupt cache objects and were not checked "
              "out; run `git data fsck --repair`")
