@@ -13,11 +13,13 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-
-import pygit2
+from typing import TYPE_CHECKING
 
 from . import pointer
 from .errors import FatalError
+
+if TYPE_CHECKING:  # pygit2 costs ~150 ms to import: only the commands that read objects pay
+    import pygit2
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,8 @@ class Repo:
 
     @cached_property
     def pygit(self) -> pygit2.Repository:
+        import pygit2
+
         return pygit2.Repository(str(self.git_dir))
 
     def hooks_dir(self) -> Path:
@@ -84,6 +88,8 @@ class Repo:
 
     # ----- revisions and pointers --------------------------------------------------------
     def resolve(self, rev: str) -> pygit2.Commit:
+        import pygit2
+
         try:
             obj = self.pygit.revparse_single(rev)
             commit = obj.peel(pygit2.Commit)
@@ -93,6 +99,8 @@ class Repo:
         return commit
 
     def head_commit(self) -> pygit2.Commit | None:
+        import pygit2
+
         try:
             return self.pygit.head.peel(pygit2.Commit)
         except (pygit2.GitError, KeyError):
@@ -100,6 +108,8 @@ class Repo:
 
     def tree_pointers(self, tree: pygit2.Tree, prefix: str = "") -> Iterator[PointerEntry]:
         """Every pointer blob in ``tree``, recursively, read from the object database."""
+        import pygit2
+
         odb = self.pygit.odb
         for entry in tree:
             path = f"{prefix}{entry.name}"
@@ -137,11 +147,7 @@ class Repo:
         return found
 
     def current_branch(self) -> str | None:
-        try:
-            ref = self.pygit.head.name if not self.pygit.head_is_detached else None
-        except pygit2.GitError:
-            ref = self.git_text("symbolic-ref", "-q", "HEAD") if self.git(
-                "symbolic-ref", "-q", "HEAD", check=False) else None
-        if ref and ref.startswith("refs/heads/"):
+        ref = self.git("symbolic-ref", "-q", "HEAD", check=False).decode().strip()
+        if ref.startswith("refs/heads/"):
             return ref[len("refs/heads/"):]
         return None

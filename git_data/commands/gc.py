@@ -24,6 +24,8 @@ def referenced(repo: Repo, keep_days: int) -> set[str]:
     pg = repo.pygit
     commits: set[str] = set()
     for ref in pg.references:
+        if ref.startswith("refs/remotes/"):  # what a remote has is in its store by definition
+            continue
         try:
             commit = pg.references[ref].peel(pygit2.Commit)
         except (pygit2.GitError, ValueError, KeyError):
@@ -32,7 +34,7 @@ def referenced(repo: Repo, keep_days: int) -> set[str]:
         if ref == "refs/stash":  # the stash's index and untracked-files commits
             commits.update(str(p) for p in commit.parent_ids)
     cutoff = time.time() - keep_days * 86400
-    for ref in [*pg.references, "HEAD"]:
+    for ref in [*(r for r in pg.references if not r.startswith("refs/remotes/")), "HEAD"]:
         try:
             for entry in pg.references[ref].log() if ref != "HEAD" else pg.head.log():
                 if entry.committer.time >= cutoff:

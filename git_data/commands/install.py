@@ -42,8 +42,7 @@ def _scope_args(scope: str, repo: Repo | None) -> list[str]:
 
 def install(scope: str | None) -> int:
     repo = _maybe_repo()
-    if scope is None:
-        scope = "local" if repo else "global"
+    scope = scope or "local"
     if scope == "local" and repo is None:
         raise FatalError("not inside a git repository; run `git data install` inside one, or "
                          "`git data install --global` to set up the filter for every repository")

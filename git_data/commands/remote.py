@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import urllib.parse
 
-import fsspec
+from fsspec.registry import get_filesystem_class, known_implementations, registry
 
 from ..config import GITDATA_FILE, Config, set_shared
 from ..errors import FatalError
@@ -57,13 +58,18 @@ def check_url(name: str, url: str, endpoint: str | None) -> None:
                              ".secretaccesskey")
     if parts.scheme in ("s3", "s3a") and not parts.netloc:
         raise FatalError(f"{url} names no bucket; write s3://BUCKET/PREFIX")
+    known = known_implementations.get(parts.scheme)
+    if known is None and parts.scheme not in registry:
+        raise FatalError(f"{url}: no fsspec implementation knows '{parts.scheme}://'")
+    module = (known or {}).get("class", "").split(".")[0]
     try:
-        fsspec.get_filesystem_class(parts.scheme)
+        if module == "fsspec":  # fsspec's own (sftp, ...): importing it is cheap
+            get_filesystem_class(parts.scheme)
+        elif module and importlib.util.find_spec(module) is None:  # no import: s3fs is slow
+            raise ImportError(module)
     except ImportError:
         warn(f"the fsspec package for {parts.scheme}:// is not installed here: pip install "
-             f"{PACKAGES.get(parts.scheme, parts.scheme)}")
-    except ValueError as exc:
-        raise FatalError(f"{url}: {exc}") from exc
+             f"{PACKAGES.get(parts.scheme, module)}")
 
 
 def remote_list(repo: Repo, as_json: bool) -> int:

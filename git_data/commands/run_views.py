@@ -1,0 +1,195 @@
+"""Looking at and handling runs: `git data runs`, `show-run`, `logs`, `stop`, `cp`, `link`,
+`share`. All of them read the store only, so they work from any clone of the repository."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from ..config import Config
+from ..errors import FatalError
+from ..gitrepo import Repo
+from ..progress import note
+from ..runner import records
+from ..runner.follow import Printer, follow_store
+from ..runner.launch import intervals
+from ..runner.paths import run_key
+from ..store import CHUNK, Store
+
+MAX_SHARE_S = 7 * 24 * 3600  # the longest an S3 (SigV4) presigned URL may live
+
+
+def _store(repo: Repo) -> tuple[Config, Store]:
+    config = Config(repo)
+    return config, records.open_store(repo, config)
+
+
+def runs(repo: Repo, as_json: bool) -> int:
+    _, store = _store(repo)
+    found = records.all_records(store)
+    if as_json:
+        print(json.dumps(found, indent=2, sort_keys=True))
+        return 0
+    if not found:
+        note(f"no runs yet in {store.describe()}; start one with `git data run -- COMMAND`")
+        return 0
+    print(f"{'ID':>4}  {'STATUS':<10} {'EXIT':>4}  {'HOST':<10} {'COMMIT':<10}  "
+          f"{'CREATED':<19}  {'TIME':>7}  COMMAND")
+    for r in found:
+        code = r.get("exit_code")
+        duration = r.get("duration_s")
+        print(f"{r.get('id', '?'):>4}  {r.get('status', '?'):<10} "
+              f"{'' if code is None else code:>4}  {r.get('host', {}).get('name', '?'):<10} "
+              f"{str(r.get('commit', ''))[:10]:<10}  {_when(r.get('created')):<19}  "
+              f"{'' if duration is None else f'{duration:.1f}s':>7}  "
+              f"{' '.join(r.get('command') or [])}")
+    return 0
+
+
+def _when(stamp: Any) -> str:
+    return str(stamp or "")[:19].replace("T", " ")
+
+
+def show_run(repo: Repo, run: str, as_json: bool) -> int:
+    _, store = _store(repo)
+    record = records.load(store, records.run_id_of(store, run))
+    if as_json:
+        print(json.dumps(record, indent=2, sort_keys=True))
+        return 0
+    host = record.get("host") or {}
+    env = record.get("environment") or {}
+    files = (record.get("outputs") or {}).get("files", 0)
+    lines = {
+        "run": record.get("id"), "status": record.get("status"),
+        "exit code": record.get("exit_code"), "error": record.get("error"),
+        "command": " ".join(record.get("command") or []), "params": record.get("params"),
+        "commit": record.get("commit"), "snapshot of": record.get("snapshot_of"),
+        "host": f"{host.get('name')} ({host.get('url')}, {host.get('hostname')})",
+        "gpus": record.get("gpus"), "environment": env.get("hash") and
+        f"{env.get('kind')} {env.get('hash')} from {env.get('source')}"
+        f"{' (reused)' if env.get('reused') else ''}",
+        "data": record.get("data"), "created": record.get("created"),
+        "started": record.get("started"), "ended": record.get("ended"),
+        "duration": record.get("duration_s") and f"{record['duration_s']:.1f}s",
+        "outputs": f"{run_key(record['id'])}/outputs/ ({files} files)",
+        "gpu use": record.get("gpu_summary"),
+    }
+    for key, value in lines.items():
+        if value not in (None, "", {}, []):
+            print(f"{key + ':':<13} {value if isinstance(value, str) else json.dumps(value)}")
+    return 0
+
+
+def logs(repo: Repo, run: str, follow: bool, quiet: bool) -> int:
+    config, store = _store(repo)
+    run_id = records.run_id_of(store, run)
+    records.load(store, run_id)
+    poll = min(1.0, max(0.1, intervals(config)["log"] / 2))
+    record = follow_store(store, run_id, Printer(quiet=quiet), follow, poll)
+    if follow:
+        code = record.get("exit_code")
+        return int(code) if isinstance(code, int) else 1
+    return 0
+
+
+def stop(repo: Repo, run: str, wait_s: float | None = None) -> int:
+    config, store = _store(repo)
+    run_id = records.run_id_of(store, run)
+    record = records.load(store, run_id)
+    if record.get("status") in records.FINAL:
+        note(f"run {run_id} already ended ({record.get('status')})")
+        return 0
+    store.write_json(f"{run_key(run_id)}/stop", {"requested": records.now_iso()})
+    every = intervals(config)
+    wait_s = wait_s if wait_s is not None else every["log"] * 3 + every["grace"] + 30
+    note(f"asked run {run_id} to stop; waiting for it to end (up to {wait_s:.0f}s)")
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        record = records.load(store, run_id)
+        if record.get("status") in records.FINAL:
+            note(f"run {run_id} {record['status']} (exit {record.get('exit_code')})")
+            return 0
+        time.sleep(0.3)
+    raise FatalError(f"run {run_id} has not confirmed the stop within {wait_s:.0f}s; its host "
+                     "may be unreachable. The request stays in the store and is obeyed as "
+                     "soon as the run sees it")
+
+
+def cp(repo: Repo, source: str, dest: str) -> int:
+    _, store = _store(repo)
+    key = records.resolve_path(store, source)
+    kind = records.kind_of(store, key)
+    if kind is None:
+        raise FatalError(f"{source}: nothing there in {store.describe()}")
+    target = Path(dest)
+    if kind == "file":
+        if target.is_dir() or dest.endswith("/"):
+            target = target / key.rsplit("/", 1)[-1]
+        _download(store, key, target)
+        note(f"copied {key} to {target}")
+        return 0
+    keys = store.find(key)
+    for one in keys:
+        _download(store, one, target / one[len(key):].lstrip("/"))
+    note(f"copied {len(keys)} file(s) from {key}/ to {target}/")
+    return 0
+
+
+def _download(store: Store, key: str, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    try:
+        with os.fdopen(fd, "wb") as out, store.open(key, "rb") as source:
+            while chunk := source.read(CHUNK):
+                out.write(chunk)
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def link(repo: Repo, alias: str, target: str) -> int:
+    _, store = _store(repo)
+    who = repo.git("config", "--get", "user.name", check=False).decode().strip()
+    old = records.link(store, alias, target, who)
+    key = records.resolve_path(store, alias)
+    note(f"{alias} -> {key}" + (f" (was {old})" if old and old != key else ""))
+    return 0
+
+
+def share(repo: Repo, path: str, expires: str) -> int:
+    _, store = _store(repo)
+    key = records.resolve_path(store, path)
+    kind = records.kind_of(store, key)
+    if kind is None:
+        raise FatalError(f"{path}: nothing there in {store.describe()}")
+    if kind == "dir":
+        raise FatalError(f"{path} is a folder; share one file (`git data runs` and "
+                         f"`git data show-run` tell what a run wrote)")
+    seconds = parse_duration(expires)
+    try:
+        url = store.fs.sign(store.path(key), expiration=seconds)
+    except NotImplementedError:
+        raise FatalError(f"the store {store.describe()} cannot make links for others to "
+                         "download from (a local folder has no URLs to sign); share from an "
+                         f"S3 store, or send the file itself: git data cp {path} .") from None
+    print(url)
+    note(f"this link to {key} works for {expires} (until it expires, anyone with it can read "
+         "the file)")
+    return 0
+
+
+def parse_duration(text: str) -> int:
+    match = re.fullmatch(r"\s*([0-9]+)\s*([smhdw]?)\s*", text)
+    if not match:
+        raise FatalError(f"--expires '{text}' is not a duration; write e.g. 30m, 12h or 7d")
+    seconds = int(match[1]) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400,
+                               "w": 604800}[match[2]]
+    if not 0 < seconds <= MAX_SHARE_S:
+        raise FatalError(f"--expires {text}: a shared link lives between 1 second and 7 days")
+    return seconds

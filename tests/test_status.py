@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import json
+
+from conftest import Repo, random_bytes
+
+
+def states(repo: Repo) -> dict[str, dict]:
+    out = json.loads(repo.data("status", "--json").stdout)
+    return {f["path"]: f for f in out["files"]} | {"__totals__": out["totals"]}
+
+
+def test_status_states(repo: Repo) -> None:
+    for seed, name in enumerate(("keep", "edit", "drop", "gone")):
+        repo.write(f"data/{name}.bin", random_bytes(10_000 + seed, seed=seed))
+    repo.commit_all()
+    repo.write("data/edit.bin", b"changed")
+    (repo.path / "data/drop.bin").unlink()
+    gone = repo.git("show", "HEAD:data/gone.bin").stdout
+    for obj in repo.cache_objects():
+        if obj.name in gone:
+            obj.unlink()
+    (repo.path / "data/gone.bin").unlink()
+    repo.git("checkout", "--", "data/gone.bin")
+    result = states(repo)
+    assert result["data/keep.bin"]["state"] == "present"
+    assert result["data/edit.bin"]["state"] == "modified"
+    assert result["data/drop.bin"]["state"] == "deleted"
+    assert result["data/gone.bin"]["state"] == "pointer"
+    assert result["data/gone.bin"]["cached"] is False
+    assert result["data/keep.bin"]["size"] == 10_000
+    totals = result["__totals__"]
+    assert (totals["files"], totals["present"], totals["modified"], totals["deleted"],
+            totals["pointer"], totals["not_cached"]) == (4, 1, 1, 1, 1, 1)
+    text = repo.data("status").stdout
+    assert "4 data files" in text and "git data pull" in text
+
+
+def test_ls_files_reads_any_revision_without_checkout(repo: Repo) -> None:
+    repo.write("data/a.bin", b"a" * 100)
+    first = repo.commit_all()
+    repo.write("data/b.bin", b"b" * 200)
+    repo.commit_all()
+    listed = json.loads(repo.data("ls-files", first, "--json").stdout)
+    assert [(e["path"], e["size"]) for e in listed] == [("data/a.bin", 100)]
+    assert len(json.loads(repo.data("ls-files", "--json").stdout)) == 2
+    proc = repo.data("ls-files", "no-such-rev", check=False)
+    assert proc.returncode == 1 and "no-such-rev" in proc.stderr
