@@ -88,6 +88,12 @@ def test_clone_no_data_then_pull_one_folder(team: tuple[Repo, Path], tmp_path: P
             assert pointer.parse(clone.read(name)) is not None
     assert len(clone.cache_objects()) == 5
     assert clone.git("status", "--porcelain").stdout == ""
+    totals = json.loads(clone.data("status", "--json").stdout)["totals"]
+    assert (totals["present"], totals["pointer"], totals["not_pushed"]) == (5, 5, 0)
+    repo.write("data/train/f0.bin", b"local change")
+    repo.git("add", "-A")
+    totals = json.loads(repo.data("status", "--json").stdout)["totals"]
+    assert totals["not_pushed"] == 1
 
 
 def test_switch_fetches_branch_data_through_delayed_smudge(team: tuple[Repo, Path],

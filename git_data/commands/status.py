@@ -38,10 +38,12 @@ def collect(repo: Repo, config: Config) -> list[FileState]:
     pushed = pushed_record(repo, config)
     states = []
     for entry in repo.index_pointers():
+        cached = cache.has(entry.oid)
+        # Only a cached object can be unpushed: one we lack came from a store to begin with.
+        in_store = pushed.contains(entry.oid) if pushed is not None and cached else None
         states.append(FileState(entry.path, entry.oid, entry.size,
                                 changed.get(entry.path) or _worktree_state(repo, entry),
-                                cache.has(entry.oid), pushed.contains(entry.oid)
-                                if pushed is not None else None))
+                                cached, in_store))
     return states
 
 
