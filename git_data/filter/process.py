@@ -176,7 +176,7 @@ class FilterProcess:
         head = b""
         for packet in self.reader.iter_content():
             if len(head) <= HEAD_LIMIT:
-                head += packet
+                head += bytes(packet)
             spool.write(packet)
         try:
             ptr = pointer.parse(head) if len(head) <= pointer.MAX_POINTER_SIZE else None
@@ -239,8 +239,8 @@ def open_protocol_streams() -> tuple[BinaryIO, BinaryIO]:
     proto_fd = os.dup(1)
     os.dup2(2, 1)
     sys.stdout = sys.stderr
-    stdin = open(0, "rb", buffering=1 << 20, closefd=False)
-    stdout = open(proto_fd, "wb", buffering=1 << 20)
+    stdin = open(0, "rb", buffering=0, closefd=False)
+    stdout = open(proto_fd, "wb", buffering=0)
     return stdin, stdout  # type: ignore[return-value]
 
 
