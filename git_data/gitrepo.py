@@ -106,19 +106,45 @@ class Repo:
         except (pygit2.GitError, KeyError):
             return None
 
-    def tree_pointers(self, tree: pygit2.Tree, prefix: str = "") -> Iterator[PointerEntry]:
-        """Every pointer blob in ``tree``, recursively, read from the object database."""
-        import pygit2
+    def tree_pointers(self, tree: pygit2.Tree | str, prefix: str = "") -> Iterator[PointerEntry]:
+        """Every pointer blob in ``tree`` (a tree, commit or rev), recursively.
 
-        odb = self.pygit.odb
-        for entry in tree:
-            path = f"{prefix}{entry.name}"
-            if entry.type == pygit2.GIT_OBJECT_TREE:
-                yield from self.tree_pointers(self.pygit[entry.id], path + "/")
-            elif entry.type == pygit2.GIT_OBJECT_BLOB:
-                parsed = self.blob_pointer(entry.id, odb)
-                if parsed is not None:
-                    yield PointerEntry(path, parsed.oid, parsed.size)
+        git lists the tree with blob sizes in C (`ls-tree -r --long`) and only blobs small
+        enough to be pointers are read, in one `cat-file --batch`: a 20,000-file tree costs
+        two processes instead of 40,000 Python-level object reads.
+        """
+        treeish = tree if isinstance(tree, str) else str(tree.id)
+        out = self.git("ls-tree", "-r", "-z", "--long", "--full-tree", treeish)
+        candidates = []
+        for item in out.split(b"\0"):
+            if not item:
+                continue
+            meta, _, path = item.partition(b"\t")
+            mode, kind, sha, size = meta.split()
+            if kind == b"blob" and size != b"-" and int(size) <= pointer.MAX_POINTER_SIZE:
+                candidates.append((prefix + path.decode(errors="surrogateescape"), sha.decode()))
+        yield from self.read_pointers(candidates)
+
+    def read_pointers(self, candidates: list[tuple[str, str]]) -> list[PointerEntry]:
+        """Parse (path, blob sha) pairs of small blobs into pointers, in one git process."""
+        if not candidates:
+            return []
+        unique = list(dict.fromkeys(sha for _, sha in candidates))
+        out = self.git("cat-file", "--batch", input="".join(f"{s}\n" for s in unique).encode())
+        parsed: dict[str, pointer.Pointer | None] = {}
+        pos = 0
+        for sha in unique:
+            eol = out.index(b"\n", pos)
+            header = out[pos:eol].split()
+            size = int(header[2]) if len(header) == 3 else 0
+            data = out[eol + 1:eol + 1 + size]
+            pos = eol + 1 + size + 1
+            try:
+                parsed[sha] = pointer.parse(data)
+            except pointer.PointerError:
+                parsed[sha] = None
+        return [PointerEntry(path, p.oid, p.size) for path, sha in candidates
+                if (p := parsed[sha]) is not None]
 
     def blob_pointer(self, blob_id: pygit2.Oid, odb: pygit2.Odb | None = None
                      ) -> pointer.Pointer | None:
@@ -133,18 +159,31 @@ class Repo:
             return None
 
     def rev_pointers(self, rev: str = "HEAD") -> list[PointerEntry]:
-        return list(self.tree_pointers(self.resolve(rev).tree))
+        return list(self.tree_pointers(str(self.resolve(rev).id)))
 
     def index_pointers(self) -> list[PointerEntry]:
-        index = self.pygit.index
-        index.read()
-        odb = self.pygit.odb
-        found = []
-        for entry in index:
-            parsed = self.blob_pointer(entry.id, odb)
-            if parsed is not None:
-                found.append(PointerEntry(entry.path, parsed.oid, parsed.size))
-        return found
+        """Pointers staged in the index."""
+        entries = []
+        for item in self.git("ls-files", "-s", "-z").split(b"\0"):
+            if item:
+                meta, _, path = item.partition(b"\t")
+                entries.append((path.decode(errors="surrogateescape"), meta.split()[1].decode()))
+        return self.blob_pointers(entries)
+
+    def blob_pointers(self, entries: list[tuple[str, str]]) -> list[PointerEntry]:
+        """Pointers among (path, blob sha) pairs of any size: sizes are asked in one batch,
+        and only blobs small enough to be pointers are read."""
+        if not entries:
+            return []
+        unique = list(dict.fromkeys(sha for _, sha in entries))
+        sizes = self.git("cat-file", "--batch-check=%(objectname) %(objectsize)",
+                         input="".join(f"{s}\n" for s in unique).encode()).split(b"\n")
+        small = set()
+        for line in sizes:
+            parts = line.split()
+            if len(parts) == 2 and int(parts[1]) <= pointer.MAX_POINTER_SIZE:
+                small.add(parts[0].decode())
+        return self.read_pointers([(p, s) for p, s in entries if s in small])
 
     def current_branch(self) -> str | None:
         ref = self.git("symbolic-ref", "-q", "HEAD", check=False).decode().strip()
