@@ -1,21 +1,27 @@
 """fsspec filesystem ``gitdata://<rev>/<path>``: any version of any file, without a checkout.
 
-Registered through the ``fsspec.specs`` entry point, so ``pandas.read_csv("gitdata://v1/
-data/train.csv")`` and ``fsspec.open`` work in a repository. A revision with a slash (a
-branch like ``feature/x``) is written URL-encoded: ``gitdata://feature%2Fx/data/a.csv``. The
-repository is the current directory unless ``repo=`` is passed as a storage option.
+Registered through the ``fsspec.specs`` entry point, so ``fsspec.open("gitdata://v1/data/
+train.csv")`` and ``pandas.read_csv("gitdata://v1/data/train.csv")`` work in a repository.
+A revision with a slash (a branch like ``feature/x``) is written URL-encoded:
+``gitdata://feature%2Fx/data/a.csv``; the names ``ls`` and ``find`` return keep it encoded,
+so they can be opened again. The repository is the current directory unless ``repo=`` is
+passed as a storage option. Data files report the size of their data, not of the pointer.
+Files that are read by seeking (Parquet, Arrow, HDF5, zip) and are not cached yet are
+downloaded into the cache (verified) first; others stream from the store.
 """
 
 from __future__ import annotations
 
-import posixpath
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 from fsspec.spec import AbstractFileSystem
 
 from . import api
+from .errors import FatalError
 from .gitrepo import Repo
+
+SEEKABLE = (".parquet", ".pq", ".feather", ".arrow", ".h5", ".hdf5", ".zip", ".npz")
 
 
 class GitDataFileSystem(AbstractFileSystem):
@@ -32,63 +38,60 @@ class GitDataFileSystem(AbstractFileSystem):
         return path.rstrip("/")
 
     @staticmethod
-    def _split(path: str) -> tuple[str, str]:
-        rev, _, rest = path.partition("/")
-        return unquote(rev) or "HEAD", rest
+    def _split(path: str) -> tuple[str, str, str]:
+        """(revision, the revision as written in names, path inside the revision)."""
+        written, _, rest = path.partition("/")
+        rev = unquote(written) or "HEAD"
+        return rev, quote(rev, safe="~^@{}:.-_"), api.normalize_path(rest)
 
-    def _entries(self, rev: str) -> list[dict[str, Any]]:
-        repo = Repo(self.repo_path)
-        commit = repo.resolve(rev)
-        pointers = {e.path: e for e in repo.tree_pointers(commit.tree)}
-        out = []
-        for path, size in _walk(repo, commit.tree):
-            ptr = pointers.get(path)
-            out.append({"name": path, "size": ptr.size if ptr else size, "type": "file",
-                        "oid": ptr.oid if ptr else None})
-        return out
+    def _repo(self) -> Repo:
+        return Repo(self.repo_path)
 
-    def ls(self, path: str, detail: bool = True, **kwargs: Any) -> list[Any]:
-        rev, prefix = self._split(self._strip_protocol(path))
-        prefix = prefix.strip("/")
-        seen: dict[str, dict[str, Any]] = {}
-        for entry in self._entries(rev):
-            name = entry["name"]
-            if prefix and not (name == prefix or name.startswith(prefix + "/")):
-                continue
-            rest = name[len(prefix):].lstrip("/") if prefix else name
-            head = rest.split("/", 1)[0]
-            full = f"{rev}/{posixpath.join(prefix, head) if prefix else head}"
-            if "/" in rest:
-                seen.setdefault(full, {"name": full, "size": 0, "type": "directory"})
-            else:
-                seen[full] = {**entry, "name": full}
-        if not seen:
-            raise FileNotFoundError(path)
-        return list(seen.values()) if detail else sorted(seen)
+    def _describe(self, repo: Repo, entry: Any, name: str) -> dict[str, Any]:
+        if entry.type_str == "tree":
+            return {"name": name, "size": 0, "type": "directory"}
+        ptr = repo.blob_pointer(entry.id)
+        size = ptr.size if ptr else repo.pygit.odb.read_header(entry.id)[1]
+        return {"name": name, "size": size, "type": "file", "oid": ptr.oid if ptr else None}
 
     def info(self, path: str, **kwargs: Any) -> dict[str, Any]:
-        stripped = self._strip_protocol(path)
-        rev, rel = self._split(stripped)
-        for entry in self._entries(rev):
-            if entry["name"] == rel:
-                return {**entry, "name": stripped}
-        if any(e["name"].startswith(rel + "/") for e in self._entries(rev)):
-            return {"name": stripped, "size": 0, "type": "directory"}
-        raise FileNotFoundError(path)
+        rev, written, rel = self._split(self._strip_protocol(path))
+        repo = self._repo()
+        tree = repo.resolve(rev).tree
+        if not rel:
+            return {"name": written, "size": 0, "type": "directory"}
+        try:
+            entry = tree[rel]
+        except KeyError:
+            raise FileNotFoundError(path) from None
+        return self._describe(repo, entry, f"{written}/{rel}")
+
+    def ls(self, path: str, detail: bool = True, **kwargs: Any) -> list[Any]:
+        rev, written, rel = self._split(self._strip_protocol(path))
+        repo = self._repo()
+        tree = repo.resolve(rev).tree
+        if rel:
+            try:
+                entry = tree[rel]
+            except KeyError:
+                raise FileNotFoundError(path) from None
+            if entry.type_str != "tree":  # fsspec: ls of a file lists the file itself
+                found = [self._describe(repo, entry, f"{written}/{rel}")]
+                return found if detail else [found[0]["name"]]
+            tree = repo.pygit[entry.id]
+        prefix = f"{written}/{rel}/" if rel else f"{written}/"
+        found = [self._describe(repo, e, prefix + e.name) for e in tree
+                 if e.type_str in ("tree", "blob")]
+        return found if detail else sorted(f["name"] for f in found)
 
     def _open(self, path: str, mode: str = "rb", **kwargs: Any) -> Any:
         if mode != "rb":
             raise NotImplementedError("gitdata:// is read-only")
-        rev, rel = self._split(self._strip_protocol(path))
-        return api.open(rel, rev=rev, repo=self.repo_path)
-
-
-def _walk(repo: Repo, tree: Any, prefix: str = "") -> list[tuple[str, int]]:
-    out = []
-    for entry in tree:
-        path = prefix + entry.name
-        if entry.type_str == "tree":
-            out.extend(_walk(repo, repo.pygit[entry.id], path + "/"))
-        elif entry.type_str == "blob":
-            out.append((path, repo.pygit.odb.read_header(entry.id)[1]))
-    return out
+        rev, _, rel = self._split(self._strip_protocol(path))
+        try:
+            return api.open(rel, rev=rev, repo=self.repo_path,
+                            seekable=rel.lower().endswith(SEEKABLE))
+        except FatalError as exc:
+            if "is not tracked in" in str(exc):
+                raise FileNotFoundError(path) from exc
+            raise

@@ -65,11 +65,18 @@ def untrack(patterns: tuple[str, ...]) -> int:
 
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
-def add(paths: tuple[str, ...]) -> int:
+@click.option("--stats", "with_stats", is_flag=True,
+              help="Also save statistics in .gitdata-stats/ (staged).")
+def add(paths: tuple[str, ...], with_stats: bool) -> int:
     """Track exactly these paths as data and stage them."""
     from ..commands.track import add as run
 
-    return run(_repo(), list(paths))
+    code = run(_repo(), list(paths))
+    if with_stats and code == 0:
+        from ..commands.stats import save_stats
+
+        code = save_stats(_repo(), list(paths))
+    return code
 
 
 # ----- looking -----------------------------------------------------------------------
@@ -125,13 +132,17 @@ def remote() -> None:
 @click.option("--region")
 @click.option("--profile", help="AWS profile to read credentials from.")
 @click.option("--personal", is_flag=True, help="Only this clone (.git/config), not .gitdata.")
+@click.option("--branch", "routes", multiple=True, metavar="PATTERN",
+              help="Branches matching PATTERN (e.g. 'experiments/*') push their data here.")
 def remote_add(name: str, url: str, default: bool, endpoint_url: str | None,
-               region: str | None, profile: str | None, personal: bool) -> int:
-    """Add a data remote NAME at URL."""
+               region: str | None, profile: str | None, personal: bool,
+               routes: tuple[str, ...]) -> int:
+    """Add a data remote NAME at URL (credentials: AWS_* variables, --profile, or
+    `git config data.remote.NAME.accesskeyid` / `.secretaccesskey`; never in .gitdata)."""
     from ..commands.remote import remote_add as run
 
     return run(_repo(), name, url, default, {"endpointurl": endpoint_url, "region": region,
-                                             "profile": profile}, personal)
+                                             "profile": profile}, personal, routes)
 
 
 @remote.command("list")
@@ -272,3 +283,239 @@ def merge_driver(base: str, ours: str, theirs: str, path: str) -> int:
     from ..commands.textconv import merge_driver as run
 
     return run(base, ours, theirs, path)
+
+
+# ----- runs (git_data.runner) -----------------------------------------------------------
+@cli.command(context_settings={"ignore_unknown_options": True,
+                               "allow_interspersed_args": False})
+@click.option("--host", "-H", "host", help="Host to run on (default: data.host, else local).")
+@click.option("--remote", help="Data store for the run's data, logs and outputs.")
+@click.option("--allow-dirty", is_flag=True,
+              help="Run a snapshot of the working tree (kept as refs/data/runs/<id>).")
+@click.option("--data", "data", multiple=True, metavar="GLOB",
+              help="Only these data files (default: all of the commit's).")
+@click.option("--no-data", is_flag=True, help="No data files at all.")
+@click.option("--mount", "mounts", multiple=True, metavar="SRC:DEST",
+              help="Put runs/ID/outputs/..., an alias or a host path at DEST.")
+@click.option("--pip", metavar="FILE", help="pip requirements file for the environment.")
+@click.option("--conda-file", metavar="FILE", help="conda environment file.")
+@click.option("--apt", multiple=True, metavar="PKG", help="apt package the run needs.")
+@click.option("--env", "env", multiple=True, metavar="K=V", help="Environment variable.")
+@click.option("--gpus", type=click.IntRange(min=0), default=0, help="Free GPUs to use.")
+@click.option("--grid", multiple=True, metavar="NAME=V1,V2",
+              help="One run per combination; {NAME} in COMMAND takes each value.")
+@click.option("--detach", "-d", is_flag=True, help="Start and return at once.")
+@click.option("--output", default="outputs", show_default=True,
+              help="Folder (in the checkout) uploaded as the run's outputs.")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+def run(host: str | None, remote: str | None, allow_dirty: bool, data: tuple[str, ...],
+        no_data: bool, mounts: tuple[str, ...], pip: str | None, conda_file: str | None,
+        apt: tuple[str, ...], env: tuple[str, ...], gpus: int, grid: tuple[str, ...],
+        detach: bool, output: str, command: tuple[str, ...]) -> int:
+    """Run COMMAND (after --) on a host from the current commit, with its data."""
+    from ..commands.run import run as start
+    from ..runner.launch import RunOptions
+
+    return start(_repo(), RunOptions(
+        command=list(command), host=host, remote=remote, allow_dirty=allow_dirty,
+        data=list(data), no_data=no_data, mounts=list(mounts), pip=pip, conda_file=conda_file,
+        apt=list(apt), env=list(env), gpus=gpus, grid=list(grid), detach=detach,
+        output=output, quiet=quiet()))
+
+
+@cli.command("runs")
+@click.option("--json", "as_json", is_flag=True)
+def runs_list(as_json: bool) -> int:
+    """Runs of this repository, newest last."""
+    from ..commands.run_views import runs as show
+
+    return show(_repo(), as_json)
+
+
+@cli.command("show-run")
+@click.argument("run_id", metavar="ID")
+@click.option("--json", "as_json", is_flag=True)
+def show_run(run_id: str, as_json: bool) -> int:
+    """A run's record: commit, command, host, GPUs, environment, times, exit status."""
+    from ..commands.run_views import show_run as show
+
+    return show(_repo(), run_id, as_json)
+
+
+@cli.command()
+@click.argument("run_id", metavar="ID")
+@click.option("--follow", "-f", is_flag=True, help="Keep printing until the run ends.")
+def logs(run_id: str, follow: bool) -> int:
+    """A run's output (set-up notes on stderr), from the store."""
+    from ..commands.run_views import logs as show
+
+    return show(_repo(), run_id, follow, quiet())
+
+
+@cli.command()
+@click.argument("run_id", metavar="ID")
+def stop(run_id: str) -> int:
+    """End a run: its whole process group, on its host."""
+    from ..commands.run_views import stop as end
+
+    return end(_repo(), run_id)
+
+
+@cli.command()
+@click.argument("source", metavar="runs/ID/outputs/PATH")
+@click.argument("dest", type=click.Path())
+def cp(source: str, dest: str) -> int:
+    """Copy a run's file or folder (or an alias) out of the store."""
+    from ..commands.run_views import cp as copy
+
+    return copy(_repo(), source, dest)
+
+
+@cli.command()
+@click.argument("alias")
+@click.argument("target", metavar="runs/ID/outputs/PATH")
+def link(alias: str, target: str) -> int:
+    """Name a run path: ALIAS/... then works wherever runs/ID/... does."""
+    from ..commands.run_views import link as make
+
+    return make(_repo(), alias, target)
+
+
+@cli.command()
+@click.argument("path", metavar="runs/ID/outputs/PATH")
+@click.option("--expires", default="7d", show_default=True, help="e.g. 30m, 12h, 7d.")
+def share(path: str, expires: str) -> int:
+    """A presigned URL to download one file of a run (S3 stores)."""
+    from ..commands.run_views import share as make
+
+    return make(_repo(), path, expires)
+
+
+@cli.group()
+def host() -> None:
+    """Hosts that runs go to (`local` is built in)."""
+
+
+@host.command("add")
+@click.argument("name")
+@click.argument("url", metavar="ssh://[USER@]HOST[:PORT]")
+@click.option("--workdir", help="Folder on the host for runs, caches, environments.")
+@click.option("--python", help="Python 3 on the host (default: python3 on its PATH).")
+@click.option("--personal", is_flag=True, help="Only this clone (.git/config), not .gitdata.")
+@click.option("--default", "default", is_flag=True, help="Run there unless told otherwise.")
+def host_add(name: str, url: str, workdir: str | None, python: str | None, personal: bool,
+             default: bool) -> int:
+    """Add (or change) host NAME."""
+    from ..commands.run_hosts import host_add as add
+
+    return add(_repo(), name, url, workdir, python, personal, default)
+
+
+@host.command("list")
+@click.option("--json", "as_json", is_flag=True)
+def host_list(as_json: bool) -> int:
+    """List hosts."""
+    from ..commands.run_hosts import host_list as show
+
+    return show(_repo(), as_json)
+
+
+@host.command("remove")
+@click.argument("name")
+def host_remove(name: str) -> int:
+    """Remove host NAME."""
+    from ..commands.run_hosts import host_remove as remove
+
+    return remove(_repo(), name)
+
+
+# ----- data insight (git_data.commands.stats) -----
+_REV_HELP = "A committed version (default: the work tree; pointer-only files come from the " \
+            "cache or the store)."
+
+
+@cli.command("stats")
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--rev", help=_REV_HELP)
+@click.option("--save", is_flag=True,
+              help="Store each profile in .gitdata-stats/ and stage it, for clones without data.")
+@click.option("--recompute", is_flag=True, help="Read the data even when stats are saved.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON profile per line.")
+def stats_cmd(paths: tuple[str, ...], rev: str | None, save: bool, recompute: bool,
+              as_json: bool) -> int:
+    """Statistics of data files (or folders of images), in one streaming pass."""
+    from ..commands.stats import stats as run
+
+    return run(_repo(), list(paths), rev, save, as_json, recompute)
+
+
+@cli.command("show")
+@click.argument("path")
+@click.option("--rev", help=_REV_HELP)
+@click.option("--html", metavar="FILE", help="Write one self-contained HTML page ('-': stdout).")
+@click.option("--compare", metavar="REV", help="Show this version beside it (the baseline).")
+@click.option("--json", "as_json", is_flag=True)
+def show_cmd(path: str, rev: str | None, html: str | None, compare: str | None,
+             as_json: bool) -> int:
+    """A data file's statistics: saved ones when there are, else computed."""
+    from ..commands.stats import show as run
+
+    return run(_repo(), path, rev, html, compare, as_json)
+
+
+@cli.command("schema")
+@click.argument("path")
+@click.option("--rev", help=_REV_HELP)
+@click.option("--save", is_flag=True, help="Write .gitdata-stats/schema/PATH.json and stage it.")
+def schema_cmd(path: str, rev: str | None, save: bool) -> int:
+    """Infer the schema (types, ranges, allowed values) of a table."""
+    from ..commands.stats import schema as run
+
+    return run(_repo(), path, rev, save)
+
+
+@cli.command("validate")
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--rev", help=_REV_HELP)
+@click.option("--schema", "schema_file", metavar="FILE", help="A schema file to check against.")
+def validate_cmd(paths: tuple[str, ...], rev: str | None, schema_file: str | None) -> int:
+    """Check data against its saved schema; list anomalies, exit 1 on any."""
+    from ..commands.stats import validate as run
+
+    return run(_repo(), list(paths), rev, schema_file)
+
+
+@cli.command("sample")
+@click.argument("path")
+@click.option("-n", "rows", type=int, default=1000, show_default=True, help="Rows to keep.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("-o", "--output", metavar="FILE", help="Write here (default: stdout).")
+@click.option("--rev", help=_REV_HELP)
+def sample_cmd(path: str, rows: int, seed: int, output: str | None, rev: str | None) -> int:
+    """A uniform random sample of rows, in one streaming pass."""
+    from ..commands.stats import sample as run
+
+    return run(_repo(), path, rows, seed, output, rev)
+
+
+@cli.command("log")
+@click.argument("path", required=False)
+@click.option("--rev", default="HEAD", show_default=True, help="Start from this revision.")
+@click.option("-n", "max_count", type=click.IntRange(min=1), help="At most this many versions.")
+@click.option("--json", "as_json", is_flag=True)
+def log_cmd(path: str | None, rev: str, max_count: int | None, as_json: bool) -> int:
+    """Versions of a data file or folder: commit, date, author, size, oid, rows/columns."""
+    from ..commands.data_history import log as run
+
+    return run(_repo(), path, rev, max_count, as_json)
+
+
+@cli.command("diff")
+@click.argument("args", nargs=-1, metavar="[REV1 [REV2]] [PATH]...")
+@click.option("--no-stats", is_flag=True, help="Only names and sizes; no table summaries.")
+def diff_cmd(args: tuple[str, ...], no_stats: bool) -> int:
+    """Data files added, removed and changed (REV1 default HEAD, REV2 default the work
+    tree), with a summary of each changed table."""
+    from ..commands.data_history import diff as run
+
+    return run(_repo(), list(args), not no_stats)

@@ -1,0 +1,33 @@
+"""`git data run`: a command on a host, from the exact commit, with its data, recorded in the store.
+
+How a run flows (client = the machine where `git data run` is typed; host = where it runs,
+``local`` or an SSH host; user guide: docs/runner.md)::
+
+    client  launch.py    refuse a dirty tree (or snapshot it as refs/data/runs/<id>); pick the
+                         commit's data pointers (--data)
+            transport    open one SSH connection (ControlMaster; login problems end here), or
+                         a local subprocess for `local`
+            ship.py      a host not yet prepared by this client (or --gpus): `agent probe`,
+                         and ship this git_data package (and modules the host lacks) to
+                         <workdir>/agent/<version>-<hash>; later runs skip this
+            launch.py    give the store any data object it lacks
+            records.py   claim run id N: create runs/N/run.json in the store exclusively
+            launch.py    stream the spec and `git archive <commit>` into `agent start` (if
+                         the host lost the agent, prepare it and start again)
+    host    agent.py     unpack into <workdir>/runs/<store-key>/<N>/code, start the
+                         supervisor under setsid (it outlives the client), tail the logs
+            supervisor   claim GPUs (gpus.py); fetch data into the host cache, verified, once
+                         per host, and hard-link it into the checkout (hostfs.py); mounts;
+                         build or reuse the environment by the hash of its files (envs.py);
+                         run COMMAND in its own process group, logs to files; upload logs,
+                         outputs, GPU samples and the record to runs/N/ while it runs and at
+                         the end; obey runs/N/stop
+    client  follow.py    print the framed log stream (frames.py) live and exit with the run's
+                         exit code; `git data logs N --follow` reads the logs back from the
+                         store instead, from any clone
+
+Modules that run on the host (agent, supervisor, hostfs, envs, gpus, frames, paths, sitepath)
+use only the standard library and start with ``python -S``; site-packages (or the modules
+shipped beside the agent) are loaded only for xxhash (verifying xxh128 objects) and fsspec
+(stores that are not a local directory). The client-side modules may use all of git_data.
+"""

@@ -1,0 +1,188 @@
+"""Run environments on the host (standard library only), built once and reused by hash.
+
+What defines an environment, first match wins: ``--conda-file``, ``--pip``, then in the commit
+``environment.yml`` (used only when the host has conda), ``requirements.txt``, the
+``[project] dependencies`` of ``pyproject.toml``. ``--apt`` packages are installed on the host
+first. The hash covers the kind, the file's bytes, the apt packages and the host's Python, so
+the next run with the same files finds ``<workdir>/envs/<hash>/.ready`` and starts at once.
+A venv is created with ``--system-site-packages`` (frameworks already on the host, such as a
+CUDA build of torch, stay visible). Builds take a per-hash lock, so concurrent runs build once.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from ..errors import FatalError
+from .paths import inside_checkout
+
+READY = ".ready"
+
+
+@dataclass
+class Plan:
+    kind: str  # "none" | "venv" | "conda"
+    source: str = ""  # the file it came from
+    text: bytes = b""  # pip requirements or conda environment file
+    apt: list[str] = field(default_factory=list)
+
+    def digest(self) -> str:
+        h = hashlib.sha256()
+        for part in (self.kind, sys.executable, sys.version, *self.apt):
+            h.update(part.encode() + b"\0")
+        h.update(self.text)
+        return h.hexdigest()[:16]
+
+
+def plan(checkout: Path, pip_file: str | None, conda_file: str | None, apt: list[str],
+         note: Callable[[str], None]) -> Plan:
+    have_conda = conda_command() is not None
+    if conda_file:
+        if not have_conda:
+            raise FatalError(f"--conda-file {conda_file}: this host has no conda (or mamba)")
+        return Plan("conda", conda_file, _read(checkout, conda_file, "--conda-file"), apt)
+    if pip_file:
+        return Plan("venv", pip_file, _read(checkout, pip_file, "--pip"), apt)
+    for name in ("environment.yml", "environment.yaml"):
+        if (checkout / name).is_file():
+            if have_conda:
+                return Plan("conda", name, (checkout / name).read_bytes(), apt)
+            note(f"{name} ignored: this host has no conda; using pip files if there are any")
+    if (checkout / "requirements.txt").is_file():
+        return Plan("venv", "requirements.txt", (checkout / "requirements.txt").read_bytes(), apt)
+    deps = pyproject_dependencies(checkout / "pyproject.toml", note)
+    if deps:
+        return Plan("venv", "pyproject.toml", "\n".join(deps).encode() + b"\n", apt)
+    return Plan("none", "", b"", apt)
+
+
+def _read(checkout: Path, rel: str, what: str) -> bytes:
+    path = checkout / inside_checkout(rel, what)
+    if not path.is_file():
+        raise FatalError(f"{what} {rel}: no such file in the run's commit")
+    return path.read_bytes()
+
+
+def pyproject_dependencies(path: Path, note: Callable[[str], None]) -> list[str]:
+    if not path.is_file():
+        return []
+    try:
+        import tomllib  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        note("pyproject.toml not read: the host's Python is older than 3.11 (no tomllib)")
+        return []
+    try:
+        data = tomllib.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise FatalError(f"pyproject.toml in the run's commit is not valid TOML: {exc}") from exc
+    deps = data.get("project", {}).get("dependencies", [])
+    return [str(d) for d in deps] if isinstance(deps, list) else []
+
+
+def conda_command() -> str | None:
+    return shutil.which("mamba") or shutil.which("conda")
+
+
+def ensure(env: Plan, root: Path, checkout: Path, log: BinaryIO,
+           note: Callable[[str], None]) -> dict[str, Any]:
+    """The environment ready for use; builds it under a lock when it does not exist yet."""
+    info: dict[str, Any] = {"kind": env.kind, "source": env.source, "apt": env.apt}
+    if env.apt:
+        install_apt(env.apt, log, note)
+    if env.kind == "none":
+        return {**info, "hash": None, "reused": True, "seconds": 0.0}
+    digest = env.digest()
+    path = root / digest
+    info.update(hash=digest, path=str(path))
+    if (path / READY).exists():
+        return {**info, "reused": True, "seconds": 0.0}
+    root.mkdir(parents=True, exist_ok=True)
+    start = time.monotonic()
+    with open(root / f"{digest}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (path / READY).exists():  # another run built it while we waited
+            return {**info, "reused": True, "seconds": round(time.monotonic() - start, 3)}
+        note(f"building the {env.kind} environment {digest} from {env.source}")
+        shutil.rmtree(path, ignore_errors=True)
+        try:
+            (build_conda if env.kind == "conda" else build_venv)(env, path, checkout, log)
+        except BaseException:
+            shutil.rmtree(path, ignore_errors=True)
+            raise
+        (path / READY).write_text(env.source + "\n")
+    return {**info, "reused": False, "seconds": round(time.monotonic() - start, 3)}
+
+
+def _step(argv: list[str], log: BinaryIO, what: str, cwd: Path | None = None) -> None:
+    log.write(f"$ {' '.join(argv)}\n".encode())
+    log.flush()
+    code = subprocess.call(argv, cwd=cwd, stdout=log, stderr=subprocess.STDOUT,
+                           stdin=subprocess.DEVNULL)
+    if code != 0:
+        raise FatalError(f"{what} failed (exit {code}); its output is in the set-up log")
+
+
+def build_venv(env: Plan, path: Path, checkout: Path, log: BinaryIO) -> None:
+    _step([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(path)],
+          log, "creating the venv")
+    python = str(path / "bin" / "python")
+    if subprocess.call([python, "-c", "import pip"], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL) != 0:
+        _step([python, "-m", "ensurepip", "--default-pip"], log, "ensurepip")
+    requirements = path / "requirements.txt"
+    requirements.write_bytes(env.text)
+    if any(line.strip() and not line.strip().startswith("#")
+           for line in env.text.decode(errors="replace").splitlines()):
+        _step([python, "-m", "pip", "install", "--disable-pip-version-check", "--no-input",
+               "-r", str(requirements)], log, f"pip install -r {env.source}", cwd=checkout)
+
+
+def build_conda(env: Plan, path: Path, checkout: Path, log: BinaryIO) -> None:
+    conda = conda_command()
+    assert conda is not None
+    spec = path.parent / f"{path.name}.environment.yml"
+    spec.write_bytes(env.text)
+    try:
+        _step([conda, "env", "create", "-p", str(path), "-f", str(spec)], log,
+              f"conda env create from {env.source}", cwd=checkout)
+    finally:
+        spec.unlink(missing_ok=True)
+
+
+def install_apt(packages: list[str], log: BinaryIO, note: Callable[[str], None]) -> None:
+    missing = [p for p in packages if not _dpkg_installed(p)]
+    if not missing:
+        return
+    note(f"installing apt package(s) {' '.join(missing)}")
+    prefix = [] if os.geteuid() == 0 else ["sudo", "-n"]
+    if shutil.which("apt-get") is None:
+        raise FatalError(f"--apt {' '.join(missing)}: this host has no apt-get")
+    _step([*prefix, "apt-get", "install", "-y", "--no-install-recommends", *missing], log,
+          "apt-get install")
+
+
+def _dpkg_installed(package: str) -> bool:
+    if shutil.which("dpkg-query") is None:
+        return False
+    proc = subprocess.run(["dpkg-query", "-W", "-f=${Status}", package], capture_output=True)
+    return proc.returncode == 0 and proc.stdout.decode().endswith("installed")
+
+
+def activate(info: dict[str, Any], environ: dict[str, str]) -> None:
+    """Put the environment's bin folder first on PATH (what `activate` would do)."""
+    if not info.get("path"):
+        return
+    bindir = str(Path(info["path"]) / "bin")
+    environ["PATH"] = bindir + os.pathsep + environ.get("PATH", "")
+    environ["VIRTUAL_ENV" if info["kind"] == "venv" else "CONDA_PREFIX"] = info["path"]
+    environ.pop("PYTHONHOME", None)

@@ -1,0 +1,136 @@
+"""Hosts that runs go to: the built-in ``local`` and SSH hosts.
+
+Hosts for everyone live in the committed ``.gitdata`` (``[host "NAME"] url, workdir, python``);
+personal ones in git config (``data.host.NAME.url`` ...), which wins for the same name. The
+default host is ``data.host`` (git config or ``.gitdata``), else ``local``.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import urllib.parse
+from dataclasses import asdict, dataclass
+
+from ..config import GITDATA_FILE, Config, set_shared
+from ..errors import FatalError
+from ..gitrepo import Repo, run_git
+from .paths import strip_password
+
+KEYS = ("url", "workdir", "python")
+DEFAULT_WORKDIR = "~/.git-data"
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+@dataclass
+class Host:
+    name: str
+    url: str
+    workdir: str = DEFAULT_WORKDIR
+    python: str = "python3"
+    where: str = "built-in"  # built-in | .gitdata | git config
+
+    @property
+    def local(self) -> bool:
+        return self.url == "local"
+
+    def ssh_parts(self) -> tuple[str | None, str, int | None]:
+        """(user, host name, port) of an ssh:// URL."""
+        return parse_ssh(self.url)
+
+    def public(self) -> dict[str, str]:
+        data = asdict(self)
+        data["url"] = strip_password(self.url)
+        return data
+
+
+def parse_ssh(url: str) -> tuple[str | None, str, int | None]:
+    parsed = urllib.parse.urlsplit(url)
+    if parsed.scheme != "ssh" or not parsed.hostname:
+        raise FatalError(f"host URL '{url}' is not ssh://[user@]host[:port] (or 'local')")
+    try:
+        port = parsed.port
+    except ValueError as exc:
+        raise FatalError(f"host URL '{url}' has a bad port") from exc
+    return parsed.username, parsed.hostname, port
+
+
+def configured(config: Config) -> dict[str, Host]:
+    hosts: dict[str, Host] = {}
+    for name in config.subsections("host"):
+        url = config.get_shared(f"host.{name}.url")
+        if url:
+            hosts[name] = Host(name, url, where=GITDATA_FILE)
+            for key in KEYS[1:]:
+                value = config.get_shared(f"host.{name}.{key}")
+                if value:
+                    setattr(hosts[name], key, value)
+    for sub in config.subsections("data"):
+        match = re.fullmatch(r"host\.(.+)", sub)
+        if not match:
+            continue
+        name = match[1]
+        values = {k: config.get(f"data.host.{name}.{k}") for k in KEYS}
+        if name == "local":
+            values["url"] = "local"
+        host = hosts.get(name) or Host(name, values["url"] or "", where="git config")
+        for key, value in values.items():
+            if value:
+                setattr(host, key, value)
+                host.where = "git config"
+        if host.url:
+            hosts[name] = host
+    local = hosts.get("local", Host("local", "local"))
+    local.url = "local"
+    local.python = sys.executable
+    hosts["local"] = local
+    return hosts
+
+
+def get(config: Config, name: str | None) -> Host:
+    hosts = configured(config)
+    wanted = name or config.get("data.host") or "local"
+    if wanted not in hosts:
+        raise FatalError(f"no host named '{wanted}'; add it with `git data host add {wanted} "
+                         f"ssh://user@machine` (known: {', '.join(sorted(hosts))})")
+    return hosts[wanted]
+
+
+def add(repo: Repo, name: str, url: str, workdir: str | None, python: str | None,
+        personal: bool, default: bool) -> str:
+    if not NAME_RE.fullmatch(name):
+        raise FatalError(f"host name '{name}' must be letters, digits, '.', '_' or '-'")
+    if name == "local" and url != "local":
+        raise FatalError("'local' is the built-in host (this machine); choose another name")
+    if url != "local":
+        parse_ssh(url)
+    values = {"url": url, "workdir": workdir, "python": python}
+    for key, value in values.items():
+        if value is None:
+            continue
+        if personal:
+            repo.git("config", f"data.host.{name}.{key}", value)
+        else:
+            set_shared(repo, f"host.{name}.{key}", value)
+    if default:
+        if personal:
+            repo.git("config", "data.host", name)
+        else:
+            set_shared(repo, "data.host", name)
+    return ".git/config (only this clone)" if personal else f"{GITDATA_FILE} (commit it to share)"
+
+
+def remove(repo: Repo, name: str) -> None:
+    removed = False
+    path = repo.root / GITDATA_FILE
+    if path.exists() and run_git(["config", "-f", str(path), "--get", f"host.{name}.url"],
+                                 check=False):
+        run_git(["config", "-f", str(path), "--remove-section", f"host.{name}"])
+        removed = True
+    if repo.git("config", "--get", f"data.host.{name}.url", check=False):
+        repo.git("config", "--remove-section", f"data.host.{name}", check=False)
+        removed = True
+    if not removed:
+        if name == "local":
+            raise FatalError("'local' is built in and cannot be removed")
+        raise FatalError(f"no host named '{name}'; `git data host list` shows them")

@@ -1,0 +1,439 @@
+"""`git data run`: the client side of starting runs (see the package docstring for the flow)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .. import __version__
+from ..cache import Cache
+from ..config import Config
+from ..errors import FatalError
+from ..gitrepo import PointerEntry, Repo, run_git
+from ..materialize import select
+from ..progress import note
+from ..store import Store
+from ..store.remotes import Remote, resolve, storage_options
+from ..transfer import Item, KnownObjects, TransferQueue, dedupe
+from . import agent, frames, hosts, records, ship
+from .follow import Printer, exit_status, pump
+from .hosts import Host
+from .paths import inside_checkout, redact_env, strip_password
+from .transport import Transport, open_transport
+
+NO_SMUDGE = ["-c", "filter.data.process=", "-c", "filter.data.smudge=",
+             "-c", "filter.data.required=false"]
+INTERVALS = {"upload": ("data.run.uploadInterval", 300.0), "log": ("data.run.logInterval", 2.0),
+             "sample": ("data.run.sampleInterval", 5.0), "grace": ("data.run.stopGrace", 10.0),
+             "record": ("data.run.recordInterval", 30.0)}
+
+
+@dataclass
+class RunOptions:
+    command: list[str]
+    host: str | None = None
+    remote: str | None = None
+    allow_dirty: bool = False
+    data: list[str] = field(default_factory=list)
+    no_data: bool = False
+    mounts: list[str] = field(default_factory=list)
+    pip: str | None = None
+    conda_file: str | None = None
+    apt: list[str] = field(default_factory=list)
+    env: list[str] = field(default_factory=list)
+    gpus: int = 0
+    grid: list[str] = field(default_factory=list)
+    detach: bool = False
+    output: str = "outputs"
+    quiet: bool = False
+
+
+@dataclass
+class Started:
+    run_id: int
+    record: dict[str, Any]
+    proc: subprocess.Popen[bytes]
+    stream: Any = None  # the frame iterator of a followed start
+    rundir: str = ""
+
+
+# ----- checking what was asked, before anything happens ----------------------------------
+def parse_env(items: list[str]) -> dict[str, str]:
+    env = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        if not eq or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
+            raise FatalError(f"--env '{item}' is not NAME=VALUE")
+        env[key] = value
+    return env
+
+
+def parse_grid(items: list[str], command: list[str]) -> list[dict[str, str]]:
+    axes: list[tuple[str, list[str]]] = []
+    for item in items:
+        key, eq, values = item.partition("=")
+        if not eq or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.-]*", key) or not values:
+            raise FatalError(f"--grid '{item}' is not NAME=VALUE[,VALUE...]")
+        if not any("{" + key + "}" in word for word in command):
+            raise FatalError(f"--grid {key}: the command has no {{{key}}} to put its values in")
+        axes.append((key, values.split(",")))
+    return [dict(zip([k for k, _ in axes], combo))
+            for combo in itertools.product(*[v for _, v in axes])]
+
+
+def substitute(command: list[str], params: dict[str, str]) -> list[str]:
+    """``{name}`` in each word replaced by its value: one word stays one argument."""
+    out = []
+    for word in command:
+        for key, value in params.items():
+            word = word.replace("{" + key + "}", value)
+        out.append(word)
+    return out
+
+
+def parse_mounts(store: Store, items: list[str]) -> list[dict[str, str]]:
+    mounts = []
+    for item in items:
+        src, colon, dest = item.rpartition(":")
+        if not colon or not src or not dest:
+            raise FatalError(f"--mount '{item}' is not SRC:DEST (e.g. runs/3/outputs:prev)")
+        dest = inside_checkout(dest, "--mount destination")
+        if src.startswith("/"):
+            mounts.append({"src": src, "dest": dest, "kind": "host"})
+            continue
+        key = records.resolve_path(store, src)
+        if records.kind_of(store, key) is None:
+            raise FatalError(f"--mount {src}: nothing there in {store.describe()}")
+        mounts.append({"src": key, "dest": dest, "kind": "store"})
+    return mounts
+
+
+def intervals(config: Config) -> dict[str, float]:
+    values = {}
+    for name, (key, default) in INTERVALS.items():
+        raw = config.get(key)
+        try:
+            values[name] = float(raw) if raw is not None else default
+        except ValueError as exc:
+            raise FatalError(f"config {key} = '{raw}' is not a number of seconds") from exc
+    return values
+
+
+# ----- the code and its data -------------------------------------------------------------
+def code_commit(repo: Repo, allow_dirty: bool) -> tuple[str, str | None]:
+    """(commit to run, snapshot commit or None). A dirty tree is refused unless allowed."""
+    head = repo.git("rev-parse", "--verify", "-q", "HEAD", check=False).decode().strip()
+    if not head:
+        raise FatalError("this repository has no commit yet; commit the code to run first")
+    changes = [c for c in repo.git("status", "--porcelain=v1", "-z",
+                                   "--untracked-files=normal").decode().split("\0") if c]
+    if not changes:
+        return head, None
+    if not allow_dirty:
+        shown = ", ".join(c.strip() for c in changes[:5]) + (" ..." if len(changes) > 5 else "")
+        raise FatalError(f"the working tree has uncommitted changes ({shown}); a run uses "
+                         "exactly a commit: commit them, or add --allow-dirty to run a "
+                         "snapshot of the working tree (kept as refs/data/runs/<id>)")
+    return head, snapshot(repo, head)
+
+
+def snapshot(repo: Repo, head: str) -> str:
+    """The working tree as a commit on no branch, through a temporary index (the real index
+    and HEAD are untouched; data files go through the clean filter as in `git add`)."""
+    with tempfile.TemporaryDirectory(prefix="git-data-run-") as tmp:
+        index = Path(tmp) / "index"
+        if (repo.git_dir / "index").exists():
+            shutil.copyfile(repo.git_dir / "index", index)
+        env = {**os.environ, "GIT_INDEX_FILE": str(index)}
+        run_git(["add", "-A"], cwd=repo.root, env=env)
+        tree = run_git(["write-tree"], cwd=repo.root, env=env).decode().strip()
+    return run_git(["commit-tree", tree, "-p", head, "-m", "git data run: snapshot of the "
+                    "working tree"], cwd=repo.root).decode().strip()
+
+
+def data_entries(repo: Repo, commit: str, opts: RunOptions) -> list[PointerEntry]:
+    if opts.no_data:
+        return []
+    entries = repo.rev_pointers(commit)
+    if not opts.data:
+        return entries
+    chosen = select(entries, opts.data, None)
+    if not chosen:
+        raise FatalError(f"--data {' '.join(opts.data)} matches no data file in {commit[:12]}; "
+                         "`git data ls-files` lists them")
+    return chosen
+
+
+def ensure_in_store(config: Config, store: Store, entries: list[PointerEntry]) -> None:
+    """Upload what the store lacks of the run's data (normally nothing: it was pushed)."""
+    cache = Cache(config.cache_dir)
+    known = KnownObjects(cache, store.url)
+    unknown = [i for i in dedupe(Item(e.oid, e.size, e.path) for e in entries)
+               if not known.contains(i.oid)]
+    if not unknown:
+        return
+    present = store.has_many(i.oid for i in unknown)
+    known.add(present)
+    missing = [i for i in unknown if i.oid not in present]
+    if missing:
+        note(f"uploading {len(missing)} data object(s) the run needs to {store.describe()}")
+        TransferQueue.for_repo(config, quiet=True).upload(missing, store).raise_for_failures(
+            "upload")
+
+
+# ----- records and specs -----------------------------------------------------------------
+def base_record(repo: Repo, remote: Remote, host: Host, commit: str,
+                snapshot_commit: str | None, opts: RunOptions, env: dict[str, str],
+                entries: list[PointerEntry], mounts: list[dict[str, str]]) -> dict[str, Any]:
+    user = repo.git("config", "--get", "user.name", check=False).decode().strip()
+    return {
+        "id": None, "status": "starting", "created": records.now_iso(),
+        "commit": snapshot_commit or commit, "snapshot_of": commit if snapshot_commit else None,
+        "branch": repo.current_branch(), "command": list(opts.command), "params": {},
+        "cwd": work_prefix(repo), "output": inside_checkout(opts.output, "--output"),
+        "host": {"name": host.name, "url": strip_password(host.url)},
+        "data": {"files": len(entries), "bytes": sum(e.size for e in entries),
+                 "patterns": opts.data or None},
+        "mounts": mounts, "env": redact_env(env), "gpus_requested": opts.gpus,
+        "environment": {"pip": opts.pip, "conda": opts.conda_file, "apt": opts.apt},
+        "store": {"name": remote.name, "url": strip_password(remote.url)},
+        "user": user or None, "client": socket.gethostname(), "git_data_version": __version__,
+    }
+
+
+def work_prefix(repo: Repo) -> str:
+    """Where in the checkout the command starts: the folder it was typed in."""
+    try:
+        rel = Path.cwd().resolve().relative_to(repo.root.resolve())
+    except ValueError:
+        return ""
+    return "" if str(rel) == "." else rel.as_posix()
+
+
+def build_spec(config: Config, store: Store, host: Host, record: dict[str, Any],
+               opts: RunOptions, env: dict[str, str], entries: list[PointerEntry]
+               ) -> dict[str, Any]:
+    import hashlib
+
+    return {
+        "id": record["id"], "record": record, "argv": record["command"], "cwd": record["cwd"],
+        "repo_key": hashlib.sha256(store.url.encode()).hexdigest()[:12],
+        "workdir": host.workdir, "cache_dir": str(config.cache_dir) if host.local else None,
+        "store": {"url": store.url, "name": store.name}, "env": env,
+        "output": record["output"], "data": [[e.path, e.oid, e.size] for e in entries],
+        "mounts": record["mounts"], "environment": record["environment"],
+        "gpus": opts.gpus, "intervals": intervals(config),
+    }
+
+
+def secrets_for(remote: Remote) -> dict[str, Any] | None:
+    """Store options for the host, credentials included: they travel on the connection's
+    stdin, never in a command line, the spec file, the record or a log."""
+    options = storage_options(remote)
+    if remote.url.startswith(("s3://", "s3a://")) and "key" not in options \
+            and os.environ.get("AWS_ACCESS_KEY_ID"):
+        options.update(key=os.environ["AWS_ACCESS_KEY_ID"],
+                       secret=os.environ.get("AWS_SECRET_ACCESS_KEY", ""))
+        if os.environ.get("AWS_SESSION_TOKEN"):
+            options["token"] = os.environ["AWS_SESSION_TOKEN"]
+    return options or None
+
+
+# ----- starting on the host --------------------------------------------------------------
+class AgentMissing(Exception):
+    """The host lacks this agent (``missing`` empty) or modules it needs: nothing started."""
+
+    def __init__(self, missing: list[str]) -> None:
+        super().__init__(", ".join(missing) or "agent")
+        self.missing = missing
+
+
+@dataclass
+class Launcher:
+    """Starts the runs of one `git data run` on one host, over one connection."""
+
+    transport: Transport
+    repo: Repo
+    store: Store
+    secrets: dict[str, Any] | None
+    need: list[str]
+    follow: bool
+    snapshot_commit: str | None = None
+
+    def start_all(self, specs: list[dict[str, Any]]) -> list[Started]:
+        started = []
+        for spec in specs:
+            run_id = records.claim(self.store, spec["record"])
+            spec["id"] = run_id
+            if self.snapshot_commit:
+                spec["record"]["ref"] = f"refs/data/runs/{run_id}"
+                self.repo.git("update-ref", spec["record"]["ref"], self.snapshot_commit)
+            try:
+                started.append(self.start_one(spec))
+            except FatalError as exc:
+                records.save(self.store, {**spec["record"], "status": "failed",
+                                          "error": str(exc), "ended": records.now_iso()})
+                raise
+            if not self.follow:
+                started[-1].proc.wait()
+        return started
+
+    def start_one(self, spec: dict[str, Any]) -> Started:
+        """Start optimistically; a host without this agent (or a module it needs) gets them
+        shipped (see ship.py), then the start is tried once more."""
+        try:
+            return self.start(spec)
+        except AgentMissing:
+            ship.prepare(self.transport, self.need, 0)
+        try:
+            return self.start(spec)
+        except AgentMissing as exc:
+            raise FatalError(f"host {self.transport.host.name}: the agent still lacks {exc} "
+                             "after installing it") from None
+
+    def start(self, spec: dict[str, Any]) -> Started:
+        """Stream the spec and `git archive <commit>` into `agent start`; its first answer."""
+        commit = spec["record"]["commit"]
+        archive = subprocess.Popen(["git", *NO_SMUDGE, "archive", "--format=tar", commit],
+                                   cwd=self.repo.root, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE)
+        args = ["start", *(["--follow"] if self.follow else []),
+                *(["--need", ",".join(self.need)] if self.need else [])]
+        proc = self.transport.popen(args, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert proc.stdin and proc.stderr and archive.stdout and archive.stderr
+        stderr = proc.stderr
+        errors: list[bytes] = []
+        drain = threading.Thread(target=lambda: errors.append(stderr.read()), daemon=True)
+        drain.start()
+        try:
+            proc.stdin.write(json.dumps({"spec": spec, "secrets": self.secrets}).encode() + b"\n")
+            shutil.copyfileobj(archive.stdout, proc.stdin, 1 << 20)
+            proc.stdin.close()
+        except BrokenPipeError:
+            pass  # the agent answered without reading it all: see below
+        archive.stdout.close()
+        if archive.wait() != 0 and archive.returncode != -13:  # -13: SIGPIPE, see above
+            proc.kill()
+            raise FatalError(f"git archive {commit[:12]} failed: "
+                             f"{archive.stderr.read().decode(errors='replace').strip()}")
+        archive.stderr.close()
+        return self._answer(spec, proc, drain, errors)
+
+    def _answer(self, spec: dict[str, Any], proc: subprocess.Popen[bytes],
+                drain: threading.Thread, errors: list[bytes]) -> Started:
+        assert proc.stdout is not None
+        stream = frames.read(proc.stdout)
+        for kind, payload in stream:
+            if kind == frames.INFO:
+                return Started(spec["id"], spec["record"], proc, stream,
+                               json.loads(payload)["rundir"])
+            if kind == frames.MISSING:
+                proc.wait()
+                raise AgentMissing(list(json.loads(payload)))
+            if kind == frames.ERROR:
+                raise FatalError(f"host {self.transport.host.name}: "
+                                 f"{payload.decode(errors='replace')}")
+        code = proc.wait()
+        drain.join(5)
+        if code == agent.EXIT_NOT_INSTALLED and not self.transport.host.local:
+            raise AgentMissing([])
+        self.transport.raise_for(code, b"".join(errors))
+        raise FatalError(f"host {self.transport.host.name}: the agent did not start the run")
+
+
+# ----- the command -----------------------------------------------------------------------
+def launch(repo: Repo, opts: RunOptions) -> int:
+    if not opts.command:
+        raise FatalError("no command to run; write it after --, e.g. git data run -- python "
+                         "train.py")
+    config = Config(repo)
+    env = parse_env(opts.env)
+    combos = parse_grid(opts.grid, opts.command) or [{}]
+    inside_checkout(opts.output, "--output")
+    host = hosts.get(config, opts.host)
+    remote = resolve(repo, config, opts.remote)
+    store = remote.open()
+    mounts = parse_mounts(store, opts.mounts)
+    commit, snapshot_commit = code_commit(repo, opts.allow_dirty)
+    entries = data_entries(repo, snapshot_commit or commit, opts)
+    need = [] if host.local else ship.needed_modules([e.oid for e in entries], remote.url)
+    with open_transport(host, config, ship.version_dir()) as transport:
+        prepared = ship.prepared_marker(config.cache_dir, transport, need)
+        if opts.gpus or not (host.local or prepared.exists()):
+            # a new host, or GPUs to check: before anything is started or numbered
+            gpu_error = ship.prepare(transport, need, opts.gpus).get("gpu_error")
+            if gpu_error:
+                raise FatalError(f"host {host.name}: {gpu_error}; nothing was started")
+            prepared.parent.mkdir(parents=True, exist_ok=True)
+            prepared.touch()
+        ensure_in_store(config, store, entries)
+        base = base_record(repo, remote, host, commit, snapshot_commit, opts, env, entries,
+                           mounts)
+        specs = [build_spec(config, store, host, {**base, "params": params, "command":
+                                                  substitute(opts.command, params)}, opts, env,
+                            entries) for params in combos]
+        launcher = Launcher(transport, repo, store, secrets_for(remote), need,
+                            not opts.detach and len(combos) == 1, snapshot_commit)
+        started = launcher.start_all(specs)
+        for run in started:
+            note(f"run {run.run_id} started on {host.name}: {' '.join(run.record['command'])}"
+                 f" (commit {run.record['commit'][:10]})")
+        if opts.detach:
+            print("\n".join(str(run.run_id) for run in started))
+            note("follow with `git data logs ID --follow`; end with `git data stop ID`")
+            return 0
+        return attach(transport, started, opts.quiet)
+
+
+def attach(transport: Transport, started: list[Started], quiet: bool) -> int:
+    """Print the runs' logs until they end; the exit code of the first that failed, else 0."""
+    ids = ", ".join(str(r.run_id) for r in started)
+    try:
+        if len(started) == 1 and started[0].stream is not None:
+            ends = [pump(started[0].stream, Printer(quiet=quiet))]
+        else:
+            ends = tail_all(transport, started, quiet)
+    except KeyboardInterrupt:
+        first = started[0].run_id
+        raise FatalError(f"detached; run {ids} goes on on {transport.host.name}: `git data logs "
+                         f"{first} --follow` to watch again, `git data stop {first}` to end it",
+                         code=130) from None
+    codes = []
+    for run, end in zip(started, ends):
+        if end is None:
+            raise FatalError(f"lost the connection to host {transport.host.name}; run "
+                             f"{run.run_id} goes on there: `git data logs {run.run_id} "
+                             "--follow` to watch it", code=255)
+        codes.append(exit_status(end))
+        note(f"run {run.run_id} {end.get('run_status')} (exit {end.get('exit_code')})")
+    return next((c for c in codes if c != 0), 0)
+
+
+def tail_all(transport: Transport, started: list[Started], quiet: bool
+             ) -> list[dict[str, Any] | None]:
+    ends: list[dict[str, Any] | None] = [None] * len(started)
+
+    def one(i: int) -> None:
+        proc = transport.popen(["tail", started[i].rundir], stderr=subprocess.DEVNULL)
+        assert proc.stdout is not None
+        ends[i] = pump(frames.read(proc.stdout), Printer(f"[run {started[i].run_id}] ", quiet))
+        proc.wait()
+
+    threads = [threading.Thread(target=one, args=(i,), daemon=True)
+               for i in range(len(started))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        while thread.is_alive():
+            thread.join(0.2)
+    return ends

@@ -1,0 +1,53 @@
+"""Path rules shared by client and host (standard library only): destinations inside a run's
+checkout, and store paths of runs (``runs/<id>/...``) and aliases (``links/<alias>.json``)."""
+
+from __future__ import annotations
+
+import re
+
+from ..errors import FatalError
+
+ALIAS_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+
+def inside_checkout(path: str, what: str) -> str:
+    """``path`` normalised, refused when absolute or when it climbs out with ``..``."""
+    if not path or path.startswith(("/", "~")) or re.match(r"^[A-Za-z]:[\\/]", path):
+        raise FatalError(f"{what} '{path}' must be a relative path inside the run's checkout")
+    parts = [p for p in path.replace("\\", "/").split("/") if p not in ("", ".")]
+    if ".." in parts:
+        raise FatalError(f"{what} '{path}' must not contain '..'; it has to stay inside the "
+                         "run's checkout")
+    if not parts:
+        raise FatalError(f"{what} '{path}' names the checkout itself; give a folder inside it")
+    return "/".join(parts)
+
+
+def run_key(run_id: int) -> str:
+    return f"runs/{run_id}"
+
+
+def split_run_path(path: str) -> tuple[int, str] | None:
+    """``runs/12/outputs/a.pt`` -> (12, 'outputs/a.pt'); None for anything else."""
+    match = re.fullmatch(r"runs/([0-9]+)(?:/(.*))?", path.strip("/"))
+    if not match:
+        return None
+    return int(match[1]), (match[2] or "").strip("/")
+
+
+def check_alias(alias: str) -> str:
+    if not ALIAS_RE.fullmatch(alias) or alias in ("runs", "links"):
+        raise FatalError(f"alias '{alias}' must be letters, digits, '.', '_' or '-' (and not "
+                         "'runs' or 'links')")
+    return alias
+
+
+def redact_env(env: dict[str, str]) -> dict[str, str]:
+    """Values of variables whose names look like credentials are never recorded."""
+    secret = re.compile(r"KEY|SECRET|TOKEN|PASSW|CREDENTIAL|AUTH", re.IGNORECASE)
+    return {k: ("<redacted>" if secret.search(k) else v) for k, v in env.items()}
+
+
+def strip_password(url: str) -> str:
+    """A URL with any ``user:password@`` reduced to ``user@``."""
+    return re.sub(r"^([a-zA-Z][a-zA-Z0-9+.-]*://[^/:@]*):[^/@]*@", r"\1@", url)

@@ -1,0 +1,189 @@
+"""Getting the agent onto a host: ``probe`` it, and where it lacks this version, ship this
+client's own git_data package over the connection (a tar of the package source) into
+``<workdir>/agent/<version>-<hash>/``; then the few third-party modules the agent needs there
+and the host lacks (xxhash to verify xxh128 objects; fsspec and the store's driver, such as
+s3fs, for stores that are not a local directory), with their dependencies. A distribution is
+shipped from this client's own installation when it is pure Python or built for the host's
+Python (same extension suffix and platform), otherwise the host installs that exact version
+with pip. Nothing is installed system-wide on the host.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata as md
+import io
+import json
+import re
+import sysconfig
+import tarfile
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from .. import __version__
+from ..errors import FatalError
+from ..progress import note
+from . import agent
+from .transport import SshTransport, Transport
+
+PROTOCOL_MODULES = {"s3": "s3fs", "s3a": "s3fs", "gs": "gcsfs", "gcs": "gcsfs", "az": "adlfs",
+                    "abfs": "adlfs", "sftp": "sshfs", "ssh": "sshfs", "http": "aiohttp",
+                    "https": "aiohttp"}
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _package_files() -> list[Path]:
+    return sorted(p for p in PACKAGE_ROOT.rglob("*") if p.is_file()
+                  and "__pycache__" not in p.parts and p.suffix not in (".pyc", ".pyo"))
+
+
+@lru_cache(maxsize=1)
+def version_dir() -> str:
+    """``<version>-<hash of the package source>``: a changed client ships itself again."""
+    digest = hashlib.sha256()
+    for path in _package_files():
+        digest.update(path.relative_to(PACKAGE_ROOT).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    return f"{__version__}-{digest.hexdigest()[:12]}"
+
+
+def package_tar() -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for path in _package_files():
+            tar.add(path, arcname="git_data/" + path.relative_to(PACKAGE_ROOT).as_posix())
+    return buf.getvalue()
+
+
+def needed_modules(oids: list[str], store_url: str) -> list[str]:
+    """Top-level import names the agent needs on the host for these objects and this store
+    (their dependencies are looked at only when one of them is missing there)."""
+    protocol = store_url.split("://", 1)[0] if "://" in store_url else "file"
+    wanted = ["xxhash"] if protocol != "file" or any(o.startswith("xxh128:") for o in oids) \
+        else []
+    if protocol != "file":
+        wanted.append("fsspec")
+        if PROTOCOL_MODULES.get(protocol):
+            wanted.append(PROTOCOL_MODULES[protocol])
+    return wanted
+
+
+def closure(modules: list[str]) -> list[md.Distribution]:
+    """The installed distributions providing ``modules``, with their dependencies."""
+    by_module = md.packages_distributions()
+    queue = [d for m in modules for d in by_module.get(m, [])]
+    seen: dict[str, md.Distribution] = {}
+    while queue:
+        name = re.sub(r"[-_.]+", "-", queue.pop()).lower()
+        if name in seen:
+            continue
+        try:
+            dist = md.distribution(name)
+        except md.PackageNotFoundError:
+            continue  # an optional dependency this client does not have either
+        seen[name] = dist
+        for requirement in dist.requires or []:
+            match = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", requirement)
+            if match and "extra ==" not in requirement.replace("extra==", "extra =="):
+                queue.append(match[1])
+    return list(seen.values())
+
+
+def top_modules(dist: md.Distribution) -> list[str]:
+    text = dist.read_text("top_level.txt")
+    if text:
+        return sorted({line.strip() for line in text.split() if line.strip()})
+    names = set()
+    for file in dist.files or []:
+        first = file.parts[0]
+        if first in ("..", "__pycache__") or first.endswith((".dist-info", ".egg-info", ".pth")):
+            continue
+        names.add(first.split(".")[0])
+    return sorted(names)
+
+
+def prepare(transport: Transport, need: list[str], gpus: int) -> dict[str, Any]:
+    """Probe the host, installing the agent and its missing modules there first if needed."""
+    info = probe(transport, need, gpus)
+    if info["missing"] and isinstance(transport, SshTransport):
+        everything = sorted({m for d in closure(info["missing"]) for m in top_modules(d)})
+        ship_modules(transport, probe(transport, everything, 0))
+        info = probe(transport, need, gpus)
+    if info["missing"]:
+        raise FatalError(f"host {transport.host.name} lacks the Python module(s) "
+                         f"{', '.join(info['missing'])} and they could not be installed; "
+                         f"pip install them for {info['executable']} there")
+    return info
+
+
+def prepared_marker(cache_dir: Path, transport: Transport, need: list[str]) -> Path:
+    """A file in the client's cache saying this host was prepared for this agent and these
+    modules; later runs then start at once, and fall back to :func:`prepare` if the host
+    changed since (the agent answers 'missing')."""
+    host = transport.host
+    key = json.dumps([host.url, host.workdir, host.python, version_dir(), sorted(need)])
+    return cache_dir / "hosts" / hashlib.sha256(key.encode()).hexdigest()[:20]
+
+
+def probe(transport: Transport, need: list[str], gpus: int) -> dict[str, Any]:
+    args = ["probe", "--workdir", transport.host.workdir, "--gpus", str(gpus),
+            "--need", ",".join(need)]
+    proc = transport.run(args)
+    if isinstance(transport, SshTransport) and proc.returncode == agent.EXIT_NOT_INSTALLED:
+        note(f"installing git-data {__version__} on host {transport.host.name} "
+             f"({transport.host.workdir}/agent/{transport.version_dir})")
+        install(transport, transport.version_dir, package_tar())
+        proc = transport.run(args)
+    return _parse_probe(transport, proc.returncode, proc.stdout, proc.stderr)
+
+
+def _parse_probe(transport: Transport, code: int, stdout: bytes, stderr: bytes
+                 ) -> dict[str, Any]:
+    if code != 0:
+        transport.raise_for(code, stderr)
+    for line in stdout.decode(errors="replace").splitlines():
+        if line.startswith(agent.PROBE_MARK):
+            return dict(json.loads(line[len(agent.PROBE_MARK):]))
+    raise FatalError(f"host {transport.host.name}: the agent gave no answer "
+                     f"({stderr.decode(errors='replace').strip()[-200:]})")
+
+
+def install(transport: SshTransport, subdir: str, tar: bytes | None,
+            pip_requirement: str | None = None) -> None:
+    proc = transport.run_argv(transport.install_argv(subdir, pip_requirement), tar)
+    if proc.returncode != 0:
+        transport.raise_for(proc.returncode, proc.stderr)
+
+
+def ship_modules(transport: SshTransport, info: dict[str, Any]) -> None:
+    missing = set(info["missing"])
+    same_abi = (info.get("ext_suffix") == sysconfig.get_config_var("EXT_SUFFIX")
+                and info.get("platform") == sysconfig.get_platform())
+    for dist in closure(sorted(missing)):
+        if not missing & set(top_modules(dist)):
+            continue
+        name = re.sub(r"[-_.]+", "-", dist.metadata["Name"]).lower()
+        subdir = f"{transport.version_dir}/deps/{name}-{dist.version}"
+        if same_abi or not compiled(dist):
+            note(f"shipping {name} {dist.version} to host {transport.host.name}")
+            install(transport, subdir, dist_tar(dist))
+        else:
+            note(f"installing {name}=={dist.version} on host {transport.host.name} with pip")
+            install(transport, subdir, None, f"{name}=={dist.version}")
+
+
+def compiled(dist: md.Distribution) -> bool:
+    return any(str(f).endswith((".so", ".pyd", ".dylib")) for f in dist.files or [])
+
+
+def dist_tar(dist: md.Distribution) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for file in dist.files or []:
+            if file.parts[0] == ".." or "__pycache__" in file.parts:
+                continue
+            source = Path(str(dist.locate_file(file)))
+            if source.is_file():
+                tar.add(source, arcname=file.as_posix())
+    return buf.getvalue()
