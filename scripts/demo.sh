@@ -88,4 +88,25 @@ show git switch -q experiment
 echo "data/test/images.bin is now $(stat -c %s data/test/images.bin) bytes"
 show git status --short
 
+step "Train from the exact commit: run 1 on the built-in 'local' host"
+cd "$DEMO/project"
+seq 1 1000 > data/numbers.txt
+cat > train.py <<'PY'
+import os, pathlib, sys
+lr = float(sys.argv[1]) if len(sys.argv) > 1 else 0.1
+xs = [int(x) for x in open("data/numbers.txt")]
+w = 0.0
+for epoch in range(3):
+    w += lr * (sum(xs) / len(xs) - w)
+    print(f"epoch {epoch} w={w:.3f}", flush=True)
+(pathlib.Path(os.environ["GIT_DATA_RUN_OUTPUT"]) / "model.txt").write_text(f"w={w}\n")
+PY
+echo outputs/ > .gitignore
+git add -A && git commit -qm "Tiny training script" && git push -q origin main
+show git data run -- python3 train.py 0.5
+show git data runs
+show git data logs 1
+show git data cp runs/1/outputs/model.txt outputs/run1-model.txt
+show cat outputs/run1-model.txt
+
 printf '\nDemo finished; everything is in %s\n' "$DEMO"
