@@ -13,11 +13,12 @@ history costs in proportion to that commit.
 from __future__ import annotations
 
 import getpass
+import json
+import os
 import socket
 import time
 from dataclasses import dataclass
-
-import pygit2
+from pathlib import Path
 
 from . import pointer
 from .config import Config
@@ -26,7 +27,7 @@ from .gitrepo import Repo
 from .progress import note
 from .store import Store
 from .store.copy import fill_from_stores
-from .store.remotes import Remote, resolve, same_store_tracking_refs
+from .store.remotes import Remote, covered_tracking_refs, resolve
 from .transfer import Item, Result, TransferQueue
 
 ZERO = "0" * 40
@@ -59,25 +60,22 @@ def parse_pre_push(stdin: bytes) -> list[RefUpdate]:
 def new_pointers(repo: Repo, tips: list[str], exclude: list[str],
                  exclude_remote: str | None) -> list[Item]:
     """Pointers in objects reachable from ``tips`` but not from ``exclude`` or the
-    remote-tracking refs of ``exclude_remote``."""
+    remote-tracking refs of ``exclude_remote``. git walks and sizes the objects in C; only
+    blobs small enough to be pointers are read."""
     args = ["rev-list", "--objects", *tips, "--not", *exclude]
     if exclude_remote:
         args.append(f"--remotes={exclude_remote}")
-    out = repo.git(*args)
-    odb = repo.pygit.odb
-    items = []
-    for line in out.splitlines():
-        sha, _, path = line.decode(errors="surrogateescape").partition(" ")
-        if not path:
-            continue  # commits and root trees
-        oid = pygit2.Oid(hex=sha)
-        kind, size = odb.read_header(oid)
-        if kind != pygit2.GIT_OBJECT_BLOB or size > pointer.MAX_POINTER_SIZE:
-            continue
-        parsed = repo.blob_pointer(oid, odb)
-        if parsed is not None:
-            items.append(Item(parsed.oid, parsed.size, path))
-    return items
+    listed = repo.git(*args)
+    if not listed.strip():
+        return []
+    checked = repo.git("cat-file", "--batch-check=%(objectname) %(objecttype) %(objectsize) "
+                       "%(rest)", input=listed)
+    candidates = []
+    for line in checked.splitlines():
+        sha, kind, size, *rest = line.decode(errors="surrogateescape").split(" ", 3)
+        if kind == "blob" and rest and int(size) <= pointer.MAX_POINTER_SIZE:
+            candidates.append((rest[0], sha))
+    return [Item(e.oid, e.size, e.path) for e in repo.read_pointers(candidates)]
 
 
 def push_updates(repo: Repo, config: Config, updates: list[RefUpdate], git_remote: str,
@@ -91,8 +89,8 @@ def push_updates(repo: Repo, config: Config, updates: list[RefUpdate], git_remot
         store = remote.open()
         exclude = [update.remote_sha] if update.remote_sha != ZERO and _exists(
             repo, update.remote_sha) else []
-        if not whole_history:  # only branches whose data went to this same store
-            exclude += same_store_tracking_refs(repo, config, git_remote, remote.url, explicit)
+        if not whole_history:  # branches whose data this store's readers already reach
+            exclude += covered_tracking_refs(repo, config, git_remote, remote.url, explicit)
         items = new_pointers(repo, [update.local_sha], exclude, None)
         result = queue.upload(items, store)
         # objects the local cache lacks (a merged branch never fetched here): store to store
@@ -101,33 +99,88 @@ def push_updates(repo: Repo, config: Config, updates: list[RefUpdate], git_remot
         if result.done and not quiet:
             note(f"uploaded {len(result.done)} object(s) to {store.describe()}")
         if update.branch and result.ok:
-            write_manifest(repo, store, remote, update.branch, update.local_sha)
+            write_manifest(repo, store, remote, update.branch, update.local_sha,
+                           update.remote_sha if update.remote_sha != ZERO else None)
     failures.raise_for_failures("upload")
     return 0
 
 
-def write_manifest(repo: Repo, store: Store, remote: Remote, branch: str, commit: str) -> None:
-    entries = list(repo.tree_pointers(repo.resolve(commit).tree))
+def write_manifest(repo: Repo, store: Store, remote: Remote, branch: str, commit: str,
+                   base: str | None = None) -> None:
+    census = tree_census(repo, commit, base)
     who = repo.git("config", "--get", "user.email", check=False).decode().strip() or (
         f"{getpass.getuser()}@{socket.gethostname()}")
     store.write_json(f"branches/{branch}.json", {
         "branch": branch,
         "commit": commit,
-        "objects": len({e.oid for e in entries}),
-        "files": len(entries),
-        "bytes": sum(e.size for e in entries),
+        "objects": len(census),
+        "files": sum(count for count, _ in census.values()),
+        "bytes": sum(count * size for count, size in census.values()),
         "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "who": who,
         "remote": remote.name,
     })
 
 
-def _exists(repo: Repo, sha: str) -> bool:
+def tree_census(repo: Repo, commit: str, base: str | None) -> dict[str, tuple[int, int]]:
+    """oid -> (files using it, size) for a commit's tree, kept in the local cache per commit.
+
+    With the census of ``base`` (what the remote had) at hand, only the paths that changed
+    between the two commits are read, so a manifest costs in proportion to the push.
+    """
+    folder = repo.common_dir / "data" / "census"
+    cached = _load_census(folder, base) if base else None
+    if cached is None:
+        census: dict[str, tuple[int, int]] = {}
+        for entry in repo.tree_pointers(commit):
+            count, _ = census.get(entry.oid, (0, entry.size))
+            census[entry.oid] = (count + 1, entry.size)
+    else:
+        census = cached
+        old, new = _changed_blobs(repo, base, commit)  # type: ignore[arg-type]
+        for entry in repo.blob_pointers(old):
+            count, size = census.get(entry.oid, (1, entry.size))
+            if count <= 1:
+                census.pop(entry.oid, None)
+            else:
+                census[entry.oid] = (count - 1, size)
+        for entry in repo.blob_pointers(new):
+            count, _ = census.get(entry.oid, (0, entry.size))
+            census[entry.oid] = (count + 1, entry.size)
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / f".{commit}.{os.getpid()}"
+    tmp.write_text(json.dumps(census))
+    os.replace(tmp, folder / commit)
+    return census
+
+
+def _load_census(folder: Path, commit: str) -> dict[str, tuple[int, int]] | None:
     try:
-        repo.pygit[sha]
-        return True
-    except (KeyError, ValueError):
-        return False
+        raw = json.loads((folder / commit).read_text())
+    except (OSError, ValueError):
+        return None
+    return {oid: (int(v[0]), int(v[1])) for oid, v in raw.items()}
+
+
+def _changed_blobs(repo: Repo, base: str, commit: str
+                   ) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    out = repo.git("diff-tree", "-r", "-z", "--no-renames", base, commit).split(b"\0")
+    old, new = [], []
+    zero = "0" * 40
+    for i in range(0, len(out) - 1, 2):
+        meta = out[i].decode().split()
+        if len(meta) < 5:
+            continue
+        path = out[i + 1].decode(errors="surrogateescape")
+        if meta[2] != zero and meta[0].lstrip(":") in ("100644", "100755"):
+            old.append((path, meta[2]))
+        if meta[3] != zero and meta[1] in ("100644", "100755"):
+            new.append((path, meta[3]))
+    return old, new
+
+
+def _exists(repo: Repo, sha: str) -> bool:
+    return bool(repo.git("cat-file", "-t", sha, check=False).strip())
 
 
 def push_refs(repo: Repo, config: Config, remote_name: str | None, refs: list[str],

@@ -19,7 +19,8 @@ CLOUD = ("s3", "s3a", "gs", "gcs", "az", "abfs", "abfss")
 
 
 def remote_add(repo: Repo, name: str, url: str, default: bool,
-               options: dict[str, str | None], personal: bool) -> int:
+               options: dict[str, str | None], personal: bool, routes: tuple[str, ...] = ()
+               ) -> int:
     if "://" not in url:
         from pathlib import Path
 
@@ -39,6 +40,9 @@ def remote_add(repo: Repo, name: str, url: str, default: bool,
                 set_shared(repo, f"remote.{name}.{key}", value)
     if default:
         set_shared(repo, "data.remote", name)
+    for pattern in routes:
+        set_shared(repo, f"branch.{pattern}.remote", name)
+        note(f"branches matching {pattern} keep their data in {name}")
     where = ".git/config (only this clone)" if personal else f"{GITDATA_FILE} (commit it to share)"
     note(f"data remote {name} -> {url} written to {where}")
     return 0

@@ -17,20 +17,23 @@ from __future__ import annotations
 import json
 import os
 import posixpath
+import tempfile
 import uuid
 from collections.abc import Iterable
 from typing import Any, BinaryIO
 
-import fsspec
-
 from .. import pointer
-from ..errors import FatalError
+from ..hashing import new_hasher
+from .errors import BadObjectError, StoreError, TransientStoreError
+
+__all__ = ["CHUNK", "BadObjectError", "Store", "StoreError", "TransientStoreError",
+           "object_key", "open_store"]
 
 CHUNK = 1 << 20
-
-
-class StoreError(FatalError):
-    pass
+PACKAGES = {"s3": "s3fs", "s3a": "s3fs", "gs": "gcsfs", "gcs": "gcsfs", "az": "adlfs",
+            "abfs": "adlfs", "abfss": "adlfs", "adl": "adlfs", "ssh": "paramiko",
+            "sftp": "paramiko", "hf": "huggingface_hub", "webdav": "webdav4", "oci": "ocifs",
+            "oss": "ossfs"}
 
 
 def object_key(oid: str) -> str:
@@ -45,14 +48,17 @@ class Store:
                  ) -> None:
         self.url = url
         self.name = name or url
+        import fsspec  # imported on first use: most commands never touch a store
+
         try:
             self.fs, self.root = fsspec.core.url_to_fs(url, **(storage_options or {}))
         except ImportError as exc:
             protocol = url.split("://", 1)[0]
-            package = {"s3": "s3fs", "gs": "gcsfs", "gcs": "gcsfs", "az": "adlfs",
-                       "abfs": "adlfs", "ssh": "sshfs", "sftp": "sshfs"}.get(protocol, protocol)
             raise StoreError(f"store {self.name} ({url}) needs the fsspec package for "
-                             f"'{protocol}://': pip install {package}") from exc
+                             f"'{protocol}://': pip install {PACKAGES.get(protocol, protocol)}"
+                             ) from exc
+        except ValueError as exc:  # unknown protocol
+            raise StoreError(f"store {self.name} ({url}): {exc}") from exc
         self.root = self.root.rstrip("/")
         self.local = "file" in _protocols(self.fs)
 
@@ -109,6 +115,30 @@ class Store:
 
     def open_object(self, oid: str) -> BinaryIO:
         return self.fs.open(self.path(object_key(oid)), "rb", block_size=CHUNK)
+
+    def check(self) -> None:
+        """Raise a one-line StoreError when the store cannot be used at all (credentials,
+        bucket, endpoint). A local folder is created on first write, so it always passes."""
+
+    def put_stream(self, oid: str, source: BinaryIO) -> None:
+        """Store an object read from ``source`` (another store), verifying its bytes against
+        ``oid`` before anything becomes visible; never overwrites."""
+        target = self.path(object_key(oid))
+        if self.local:
+            self._local_atomic(target, lambda tmp: _copy_verified(source, tmp, oid))
+            return
+        with tempfile.TemporaryDirectory(prefix="git-data-copy-") as folder:
+            spool = os.path.join(folder, "object")
+            _copy_verified(source, spool, oid)
+            self.put_object(oid, spool)
+
+    def server_side_copy(self, source: Store) -> bool:
+        """Whether :meth:`copy_object` can copy from ``source`` without the bytes passing
+        through this machine."""
+        return False
+
+    def copy_object(self, source: Store, oid: str, size: int) -> None:
+        raise NotImplementedError
 
     # ----- files -------------------------------------------------------------------------
     def put_file(self, local_path: str, key: str, overwrite: bool = True) -> None:
@@ -207,6 +237,31 @@ class Store:
             if os.path.exists(tmp):
                 os.unlink(tmp)
             raise
+
+
+def _copy_verified(source: BinaryIO, path: str, oid: str) -> None:
+    algo = pointer.split_oid(oid)[0]
+    hasher = new_hasher(algo)
+    with open(path, "wb") as out:
+        while True:
+            chunk = source.read(CHUNK)
+            if not chunk:
+                break
+            hasher.update(chunk)
+            out.write(chunk)
+    if f"{algo}:{hasher.hexdigest()}" != oid:
+        raise BadObjectError(f"the bytes read for {oid} hash to {algo}:{hasher.hexdigest()}; "
+                             "the source copy is corrupt, nothing was written")
+
+
+def open_store(url: str, name: str = "", storage_options: dict[str, Any] | None = None,
+               secrets: tuple[str, ...] = ()) -> Store:
+    """The Store for ``url``: S3 URLs get the tuned :class:`~git_data.store.s3.S3Store`."""
+    if url.startswith(("s3://", "s3a://")):
+        from .s3 import S3Store
+
+        return S3Store(url, name, storage_options, secrets)
+    return Store(url, name, storage_options)
 
 
 def _protocols(fs: Any) -> tuple[str, ...]:

@@ -19,10 +19,12 @@ from typing import Any
 from ..config import Config
 from ..errors import FatalError
 from ..gitrepo import Repo
-from . import Store
+from . import Store, open_store
 
+GITDATA = ".gitdata"
 OPTION_KEYS = ("endpointurl", "region", "profile")
 SECRET_KEYS = ("accesskeyid", "secretaccesskey", "sessiontoken")
+TUNING_KEYS = ("connecttimeout", "readtimeout")  # data.s3.connectTimeout, data.s3.readTimeout
 
 
 @dataclass
@@ -30,32 +32,26 @@ class Remote:
     name: str
     url: str
     options: dict[str, str] = field(default_factory=dict)
-    secrets: dict[str, str] = field(default_factory=dict)
+    secrets: dict[str, str] = field(default_factory=dict, repr=False)
+    tuning: dict[str, str] = field(default_factory=dict, compare=False)
 
     def open(self) -> Store:
-        return Store(self.url, self.name, storage_options(self))
+        return open_store(self.url, self.name, storage_options(self),
+                          tuple(self.secrets.values()))
+
+    @property
+    def is_s3(self) -> bool:
+        return self.url.startswith(("s3://", "s3a://"))
 
 
 def storage_options(remote: Remote) -> dict[str, Any]:
-    """fsspec options for a remote; credentials come from git config or the usual AWS places."""
-    if not remote.url.startswith(("s3://", "s3a://")):
+    """fsspec options for a remote; credentials come from git config or the usual AWS places
+    (AWS_* variables, profiles, ~/.aws/credentials), never from ``.gitdata``."""
+    if not remote.is_s3:
         return {}
-    options: dict[str, Any] = {}
-    client: dict[str, Any] = {}
-    if remote.options.get("endpointurl"):
-        options["endpoint_url"] = remote.options["endpointurl"]
-    if remote.options.get("region"):
-        client["region_name"] = remote.options["region"]
-    if remote.options.get("profile"):
-        options["profile"] = remote.options["profile"]
-    if remote.secrets.get("accesskeyid"):
-        options["key"] = remote.secrets["accesskeyid"]
-        options["secret"] = remote.secrets.get("secretaccesskey", "")
-        if remote.secrets.get("sessiontoken"):
-            options["token"] = remote.secrets["sessiontoken"]
-    if client:
-        options["client_kwargs"] = client
-    return options
+    from .s3 import storage_options as s3_options
+
+    return s3_options(remote.options, remote.secrets, remote.tuning)
 
 
 def configured(config: Config) -> dict[str, Remote]:
@@ -80,9 +76,13 @@ def configured(config: Config) -> dict[str, Remote]:
             if value:
                 remote.options[key] = value
         for key in SECRET_KEYS:
-            value = config.get(f"data.remote.{name}.{key}")
+            value = config.git_values.get(f"data.remote.{name}.{key}")
             if value:
-                remote.secrets[key] = value
+                remote.secrets[key] = value[-1]
+        for key in TUNING_KEYS:
+            value = config.get(f"data.remote.{name}.{key}") or config.get(f"data.s3.{key}")
+            if value:
+                remote.tuning[key] = value
     return {n: r for n, r in remotes.items() if r.url}
 
 
@@ -134,7 +134,12 @@ def resolve(repo: Repo, config: Config, name: str | None = None, branch: str | N
     """The store to write to: an explicit name, else the branch's route, else the default,
     else the embedded store of the git remote."""
     remotes = configured(config)
-    wanted = name or branch_remote(config, branch) or default_name(config, remotes)
+    routed = None if name else branch_remote(config, branch)
+    if routed and routed not in remotes:
+        raise FatalError(f"{GITDATA} routes branch '{branch}' to data remote '{routed}', which "
+                         f"is not defined; add it with `git data remote add {routed} URL` "
+                         f"(known: {', '.join(remotes) or 'none'})")
+    wanted = name or routed or default_name(config, remotes)
     if wanted and wanted in remotes:
         return remotes[wanted]
     if name and name not in remotes and not git_url:
@@ -165,3 +170,33 @@ def read_order(repo: Repo, config: Config, branch: str | None = None) -> list[Re
     if found and all(r.url != found.url for r in order):
         order.append(found)
     return order
+
+
+def covered_tracking_refs(repo: Repo, config: Config, git_remote: str, store_url: str,
+                          explicit: str | None = None) -> list[str]:
+    """Remote-tracking refs of ``git_remote`` whose data a reader of the store at
+    ``store_url`` already reaches: branches routed to that store, or to the default store
+    (every read falls back to it). A push to that store need not scan their commits. A branch
+    routed elsewhere is left out, so merging it in and pushing copies its objects here."""
+    out = repo.git("for-each-ref", "--format=%(refname)", f"refs/remotes/{git_remote}/",
+                   check=False).decode()
+    try:
+        covered = {store_url, resolve(repo, config, explicit, None, git_remote).url}
+    except FatalError:
+        covered = {store_url}
+    refs = []
+    prefix = f"refs/remotes/{git_remote}/"
+    urls: dict[str, str | None] = {}  # route name ("" = default) -> store URL
+    for ref in out.split():
+        branch = ref[len(prefix):]
+        if branch == "HEAD":
+            continue
+        route = explicit or branch_remote(config, branch) or ""
+        if route not in urls:
+            try:
+                urls[route] = resolve(repo, config, explicit, branch, git_remote).url
+            except FatalError:
+                urls[route] = None
+        if urls[route] in covered:
+            refs.append(ref)
+    return refs
