@@ -129,6 +129,16 @@ class TransferQueue:
         self.workers = max(1, workers)
         self.retries = retries
         self.quiet = quiet
+        self._known: dict[str, KnownObjects] = {}
+        self._known_lock = threading.Lock()
+
+    def known(self, store_url: str) -> KnownObjects:
+        """One record per store for this queue (loading it per object would re-read the
+        whole file each time)."""
+        with self._known_lock:
+            if store_url not in self._known:
+                self._known[store_url] = KnownObjects(self.cache, store_url)
+            return self._known[store_url]
 
     @classmethod
     def for_repo(cls, config: Config, quiet: bool = False) -> TransferQueue:
@@ -170,7 +180,7 @@ class TransferQueue:
 
     # ----- uploads -----------------------------------------------------------------------
     def upload(self, items: Iterable[Item], store: Store) -> Result:
-        known = KnownObjects(self.cache, store.url)
+        known = self.known(store.url)
         todo = [i for i in dedupe(items) if not known.contains(i.oid)]
         result = Result()
         missing_local = [i for i in todo if not self.cache.has(i.oid)]
@@ -213,7 +223,7 @@ class TransferQueue:
         for store in stores:
             try:
                 download_object(self.cache, store, item.oid)
-                KnownObjects(self.cache, store.url).add([item.oid])
+                self.known(store.url).add([item.oid])
                 return
             except FileNotFoundError:
                 errors.append(f"not in {store.describe()}")

@@ -1,0 +1,424 @@
+"""S3 stores (AWS S3, MinIO, SeaweedFS, R2, Ceph) over s3fs, tuned for git-data.
+
+- Memory stays bounded whatever the object size: uploads are multipart in ``PART_SIZE``
+  parts with at most ``PART_CONCURRENCY`` in flight (s3fs's defaults read 50 MiB x 10 parts,
+  or a whole file under 100 MiB, into memory); downloads stream one GET body in chunks.
+- Objects are written with ``If-None-Match: *``, so one already present is never overwritten.
+- Bulk existence checks list key prefixes concurrently instead of one HEAD per object.
+- Retry policy is git-data's: botocore and s3fs retries are off, every error is mapped to a
+  one-line :class:`StoreError` (naming the remote, URL and endpoint, never a secret), and the
+  transient ones (:class:`TransientStoreError`) are retried here with backoff for metadata
+  calls, and by the transfer queue for object transfers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import io
+import math
+import os
+import random
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, BinaryIO, TypeVar
+
+from fsspec.asyn import sync
+
+from .. import pointer
+from ..hashing import new_hasher
+from . import CHUNK, Store, object_key
+from .errors import (
+    CREDENTIAL_CODES,
+    BadObjectError,
+    StoreError,
+    TransientStoreError,
+    already_exists,
+    chain,
+    is_transient,
+    missing_bucket,
+    redact,
+    service_code,
+)
+
+T = TypeVar("T")
+
+PART_SIZE = 8 * 2**20
+PART_CONCURRENCY = 4
+MAX_PARTS = 10_000
+COPY_OBJECT_LIMIT = 5 * 2**30
+FEW_OIDS = 24  # up to this many: one HEAD each (concurrently); more: list key prefixes
+LIST_CONCURRENCY = 16
+METADATA_RETRIES = 4
+CONNECT_TIMEOUT_S = 10.0
+READ_TIMEOUT_S = 60.0
+CONTENT_TYPE = "application/octet-stream"
+ENV_SECRETS = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")  # redacted from messages too
+
+
+def storage_options(options: dict[str, str], secrets: dict[str, str],
+                    tuning: dict[str, str] | None = None) -> dict[str, Any]:
+    """s3fs options for a remote: endpoint, region, profile, secrets from git config (when
+    given; otherwise botocore's usual chain: env vars, profiles, ~/.aws, instance roles)."""
+    tuning = tuning or {}
+    client: dict[str, Any] = {}
+    config: dict[str, Any] = {
+        "connect_timeout": float(tuning.get("connecttimeout") or CONNECT_TIMEOUT_S),
+        "read_timeout": float(tuning.get("readtimeout") or READ_TIMEOUT_S),
+        "retries": {"total_max_attempts": 1},  # git-data retries, with backoff
+        "max_pool_connections": 64,
+    }
+    result: dict[str, Any] = {"use_listings_cache": False,
+                              "max_concurrency": PART_CONCURRENCY, "config_kwargs": config}
+    if options.get("endpointurl"):
+        result["endpoint_url"] = options["endpointurl"]
+    if options.get("region"):
+        client["region_name"] = options["region"]
+    if options.get("profile"):
+        result["profile"] = options["profile"]
+    if secrets.get("accesskeyid"):
+        result["key"] = secrets["accesskeyid"]
+        result["secret"] = secrets.get("secretaccesskey", "")
+        if secrets.get("sessiontoken"):
+            result["token"] = secrets["sessiontoken"]
+    if client:
+        result["client_kwargs"] = client
+    return result
+
+
+def backoff(attempt: int) -> float:
+    return min(8.0, 0.2 * 2**attempt) * (0.5 + random.random())
+
+
+class _GuardedFS:
+    """The s3fs filesystem with every public call mapped to StoreErrors and, for transient
+    failures, retried (the base Store's manifest and listing calls go through this)."""
+
+    def __init__(self, fs: Any, store: S3Store) -> None:
+        self._fs = fs
+        self._store = store
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._fs, name)
+        if name.startswith("_") or not callable(attr):
+            return attr
+        return functools.partial(self._store.call, attr)
+
+
+class S3Store(Store):
+    def __init__(self, url: str, name: str = "", storage_options: dict[str, Any] | None = None,
+                 secrets: tuple[str, ...] = ()) -> None:
+        super().__init__(url, name, storage_options)
+        self.options = dict(storage_options or {})
+        self.secrets = tuple(s for s in secrets if s)
+        self.raw = self.fs
+        self.raw.retries = 1  # one try per s3fs call: the retry policy is git-data's
+        self.fs = _GuardedFS(self.raw, self)
+        self.bucket = self.root.split("/", 1)[0]
+        self.endpoint = self.options.get("endpoint_url") or ""
+        self._checked = False
+        self._prepared = False
+
+    def describe(self) -> str:
+        """``origin (s3://bucket/prefix at http://host:port)``: the endpoint is part of
+        which store is meant."""
+        base = super().describe()
+        if not self.endpoint:
+            return base
+        return f"{base[:-1]} at {self.endpoint})" if base.endswith(")") else (
+            f"{base} (at {self.endpoint})")
+
+    # ----- errors --------------------------------------------------------------------------
+    def error(self, exc: BaseException) -> StoreError:
+        """One line for the user: the store, what went wrong, what to do; no secrets."""
+        code = service_code(exc)
+        kind = TransientStoreError if is_transient(exc) else StoreError
+        where = f"store {self.describe()}"
+        if missing_bucket(exc):
+            text = (f"{where}: bucket '{self.bucket}' does not exist; create it or fix the URL "
+                    f"with `git data remote add {self.name} s3://BUCKET/PREFIX`")
+        elif code in CREDENTIAL_CODES or _no_credentials(exc) or isinstance(exc, PermissionError):
+            what = ("no credentials were found" if _no_credentials(exc) else
+                    f"the credentials were refused ({code or _short(exc)})")
+            text = (f"{where}: {what}; set valid ones in AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY,"
+                    f" an AWS profile (--profile), or `git config data.remote.{self.name}."
+                    "accesskeyid` / .secretaccesskey")
+        elif kind is TransientStoreError and code is None:
+            text = f"{where}: cannot reach the endpoint ({_short(exc)})"
+        else:
+            text = f"{where}: {code + ': ' if code else ''}{_short(exc)}"
+        return kind(redact(text, (*self.secrets, *(os.environ.get(v, "") for v in ENV_SECRETS))))
+
+    def call(self, func: Callable[..., T], *args: Any, retries: int = METADATA_RETRIES,
+             **kwargs: Any) -> T:
+        """Run one s3fs call: missing keys and refused conditional writes pass through as
+        they are, transient failures are retried, everything else becomes a StoreError."""
+        for attempt in range(retries + 1):
+            try:
+                if not self._prepared:
+                    self._prepare()
+                return func(*args, **kwargs)
+            except StoreError:
+                raise
+            except Exception as exc:
+                if already_exists(exc) or (isinstance(exc, FileNotFoundError)
+                                           and not missing_bucket(exc)):
+                    raise
+                mapped = self.error(exc)
+                if not isinstance(mapped, TransientStoreError) or attempt >= retries:
+                    raise mapped from exc
+            time.sleep(backoff(attempt))
+        raise AssertionError("unreachable")
+
+    def _prepare(self) -> None:
+        """Create the client and drop botocore's ``Expect: 100-continue`` on uploads: it
+        costs a round trip per PUT, and a server that never answers the headers would hang
+        the upload forever (aiohttp's read timeout does not cover that wait)."""
+        from botocore.handlers import add_expect_header
+
+        client = sync(self.raw.loop, self.raw.set_session)
+        client.meta.events.unregister("before-call.s3", add_expect_header)
+        self._prepared = True
+
+    def run(self, coro: Awaitable[T]) -> T:
+        """Run a coroutine on s3fs's event loop (its async API) from this thread."""
+        return sync(self.raw.loop, lambda: coro)  # type: ignore[no-any-return]
+
+    # ----- whole store -------------------------------------------------------------------
+    def check(self) -> None:
+        """One listing call: proves the endpoint answers, the bucket exists and the
+        credentials are accepted (few retries: an unreachable endpoint fails in seconds)."""
+        if self._checked:
+            return
+        prefix = self.root.split("/", 1)[1] + "/" if "/" in self.root else ""
+        self.call(lambda: self.run(self.raw._call_s3(
+            "list_objects_v2", Bucket=self.bucket, Prefix=prefix, MaxKeys=1)), retries=2)
+        self._checked = True
+
+    def create_bucket(self) -> bool:
+        """Create the bucket when it does not exist; True when this call created it."""
+        try:
+            self.check()
+            return False
+        except StoreError as exc:
+            if "does not exist" not in str(exc):
+                raise
+        self.call(self.raw.mkdir, self.bucket, retries=2)
+        self.check()
+        return True
+
+    # ----- existence, in bulk ------------------------------------------------------------
+    def has(self, oid: str) -> bool:
+        return oid in self.has_many([oid])
+
+    def has_many(self, oids: Iterable[str]) -> set[str]:
+        """Few oids: concurrent HEADs. Many: concurrent listings of the ``objects/xx/``
+        prefixes they fall in (one request per 1,000 keys instead of one per object)."""
+        wanted = {self._key(oid): oid for oid in oids}
+        if not wanted:
+            return set()
+        return set(self.object_sizes(wanted.values()))
+
+    def object_sizes(self, oids: Iterable[str]) -> dict[str, int]:
+        """Size of each of ``oids`` that the store holds."""
+        wanted = {self._key(oid): oid for oid in oids}
+        if not wanted:
+            return {}
+        if len(wanted) <= FEW_OIDS:
+            found = self.call(lambda: self.run(self._head_many(list(wanted))))
+        else:
+            found = self.call(lambda: self.run(self._list_objects(wanted)))
+        return {wanted[key]: size for key, size in found.items() if key in wanted}
+
+    def _key(self, oid: str) -> str:
+        return self.path(object_key(oid)).split("/", 1)[1]
+
+    async def _head_many(self, keys: list[str]) -> dict[str, int]:
+        async def head(key: str) -> tuple[str, int] | None:
+            try:
+                info = await self.raw._call_s3("head_object", Bucket=self.bucket, Key=key)
+            except FileNotFoundError as exc:
+                if missing_bucket(exc):
+                    raise
+                return None
+            return key, int(info.get("ContentLength", 0))
+
+        found = await _gather_limited([head(k) for k in keys], LIST_CONCURRENCY)
+        return dict(item for item in found if item is not None)
+
+    async def _list_objects(self, wanted: dict[str, str]) -> dict[str, int]:
+        """Keys and sizes under the ``objects/xx/`` prefixes of ``wanted``: one page of the
+        whole ``objects/`` folder when the store is small, else the prefixes concurrently."""
+        first = next(iter(wanted)).rsplit("/", 3)[0] + "/"
+        found, complete = await self._list_prefix(first, pages=1)
+        if complete:
+            return found
+        prefixes = sorted({key.rsplit("/", 2)[0] + "/" for key in wanted})
+        merged: dict[str, int] = {}
+        parts = await _gather_limited([self._list_prefix(p) for p in prefixes], LIST_CONCURRENCY)
+        for part, _ in parts:
+            merged.update(part)
+        return merged
+
+    async def _list_prefix(self, prefix: str, pages: int = 1 << 30) -> tuple[dict[str, int], bool]:
+        keys: dict[str, int] = {}
+        token: dict[str, str] = {}
+        for _ in range(pages):
+            page = await self.raw._call_s3("list_objects_v2", Bucket=self.bucket, Prefix=prefix,
+                                           **token)
+            keys.update((c["Key"], int(c.get("Size", 0))) for c in page.get("Contents", []))
+            if not page.get("IsTruncated") or not page.get("NextContinuationToken"):
+                return keys, True
+            token = {"ContinuationToken": page["NextContinuationToken"]}
+        return keys, False
+
+    # ----- objects -----------------------------------------------------------------------
+    def put_object(self, oid: str, local_path: str) -> None:
+        """Multipart upload in bounded memory, only if absent (If-None-Match: *); one try
+        (the transfer queue owns retries of whole objects)."""
+        self._upload(local_path, self.path(object_key(oid)), create=True)
+
+    def put_file(self, local_path: str, key: str, overwrite: bool = True) -> None:
+        self._upload(local_path, self.path(key), create=not overwrite)
+
+    def _upload(self, local_path: str, target: str, create: bool) -> None:
+        size = os.path.getsize(local_path)
+        part = max(PART_SIZE, math.ceil(size / MAX_PARTS))
+        try:
+            self.call(self.raw.put_file, local_path, target, mode="create" if create else
+                      "overwrite", chunksize=part, max_concurrency=PART_CONCURRENCY, retries=0,
+                      ContentType=CONTENT_TYPE)  # (s3fs would load the mimetypes database)
+        except Exception as exc:
+            if create and already_exists(exc):
+                return  # present already: never overwritten
+            raise
+
+    def open_object(self, oid: str) -> BinaryIO:
+        """One streaming GET (no HEAD first), read in chunks: constant memory."""
+        key = self._key(oid)
+        reader = _BodyReader(self)
+        try:
+            self.call(lambda: self.run(reader.start(key)), retries=0)
+        except BaseException:
+            reader.close()
+            raise
+        return reader  # type: ignore[return-value]
+
+    def put_stream(self, oid: str, source: BinaryIO) -> None:
+        """Copy from another store's stream, multipart in bounded memory, hashing on the way;
+        the upload is committed only when the bytes match ``oid`` (else aborted)."""
+        algo = pointer.split_oid(oid)[0]
+        hasher = new_hasher(algo)
+        target = self.path(object_key(oid))
+        out = self.call(self.raw.open, target, "xb", block_size=PART_SIZE, retries=0)
+        try:
+            while chunk := source.read(CHUNK):
+                hasher.update(chunk)
+                self.call(out.write, chunk, retries=0)
+            if f"{algo}:{hasher.hexdigest()}" != oid:
+                raise BadObjectError(f"the bytes read for {oid} hash to {algo}:"
+                                     f"{hasher.hexdigest()}; not copied to {self.describe()}")
+            self.call(out.close, retries=0)
+        except BaseException as exc:
+            _discard(out)
+            if not already_exists(exc):
+                raise
+
+    def server_side_copy(self, source: Store) -> bool:
+        """Same endpoint (same service): the server copies, nothing passes through here."""
+        return (isinstance(source, S3Store) and source.endpoint == self.endpoint
+                and source.options.get("client_kwargs") == self.options.get("client_kwargs"))
+
+    def copy_object(self, source: Store, oid: str, size: int) -> None:
+        src = source.path(object_key(oid))
+        dst = self.path(object_key(oid))
+        if size > COPY_OBJECT_LIMIT:
+            block = max(PART_SIZE * 64, math.ceil(size / MAX_PARTS))
+            coro = self.raw._copy_managed(src, dst, size, block=block)
+        else:
+            coro = self.raw._copy_basic(src, dst)
+        self.call(lambda: self.run(coro), retries=0)
+
+
+class _BodyReader(io.RawIOBase):
+    """A GET response body read from another thread through s3fs's event loop, in as few
+    trips to the loop as possible: the request and the first chunk in one, so an object of
+    up to a chunk costs one."""
+
+    def __init__(self, store: S3Store) -> None:
+        self.store = store
+        self.body: Any = None
+        self.pending = b""
+        self.left = -1  # bytes not yet read from the body; -1: unknown
+        self.eof = False
+
+    async def start(self, key: str) -> None:
+        response = await self.store.raw._call_s3("get_object", Bucket=self.store.bucket,
+                                                 Key=key)
+        self.body = response["Body"]
+        self.left = int(response.get("ContentLength", -1))
+        self.pending = await self._read(CHUNK)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if not self.pending and not self.eof:
+            want = len(buffer)
+            self.pending = self.store.call(lambda: self.store.run(self._read(want)), retries=0)
+        data, self.pending = self.pending[:len(buffer)], self.pending[len(buffer):]
+        buffer[:len(data)] = data
+        return len(data)
+
+    async def _read(self, want: int) -> bytes:
+        """Up to ``want`` bytes (aiohttp hands out what has arrived, often 64 KiB)."""
+        parts, got = [], 0
+        while got < want and self.left != 0:
+            chunk = await self.body.read(want - got)
+            if not chunk:
+                break
+            parts.append(chunk)
+            got += len(chunk)
+            self.left -= len(chunk) if self.left > 0 else 0
+        if got < want or self.left == 0:
+            self.eof = True
+        return b"".join(parts)
+
+    def close(self) -> None:
+        """Release the connection of a body not read to its end. Never waits for the loop:
+        this may run in a garbage collection at exit, after the loop's thread is gone."""
+        if not self.closed and self.body is not None and not (self.eof and self.left == 0):
+            try:
+                self.store.raw.loop.call_soon_threadsafe(self.body.close)
+            except RuntimeError:  # the loop is closed: so is the connection
+                pass
+        super().close()
+
+
+async def _gather_limited(coros: list[Awaitable[T]], limit: int) -> list[T]:
+    semaphore = asyncio.Semaphore(limit)
+
+    async def one(coro: Awaitable[T]) -> T:
+        async with semaphore:
+            return await coro
+
+    return list(await asyncio.gather(*(one(c) for c in coros)))
+
+
+def _discard(out: Any) -> None:
+    """Abort a multipart write: nothing becomes visible (fsspec would commit on close)."""
+    try:
+        out.discard()
+    except Exception:
+        pass
+    out.closed = True
+
+
+def _no_credentials(exc: BaseException) -> bool:
+    return any(type(e).__name__ in ("NoCredentialsError", "PartialCredentialsError",
+                                    "CredentialRetrievalError") for e in chain(exc))
+
+
+def _short(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text[:200]
