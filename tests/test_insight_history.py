@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import Repo
+from conftest import Repo, random_bytes
 
 from git_data import hashing
 from git_data.cli import main as cli_main
@@ -223,3 +223,22 @@ def test_save_stats_for_add_saves_tables_and_image_folders(repo: Repo, monkeypat
     folder = json.loads((repo.path / (set(staged) - {f".gitdata-stats/{k}.json" for k in keys}
                                       - {".gitdata-stats/.gitattributes"}).pop()).read_text())
     assert (folder["kind"], folder["rows"]) == ("images", 1)
+
+
+def test_clone_sample_fetches_a_deterministic_subset(team: tuple[Repo, Path],
+                                                      tmp_path: Path) -> None:
+    repo, bare = team
+    for i in range(40):
+        repo.write(f"data/img{i}.bin", random_bytes(2000, seed=500 + i))
+    repo.commit_all("images")
+    repo.git("push", "-q", "origin", "main")
+    present = []
+    for name in ("s1", "s2"):
+        Repo(tmp_path).data("clone", str(bare), name, "--sample", "0.25")
+        files = json.loads(Repo(tmp_path / name).data("status", "--json").stdout)["files"]
+        present.append(sorted(f["path"] for f in files if f["state"] == "present"))
+    assert present[0] == present[1]  # the same files on every machine
+    assert 2 <= len(present[0]) <= 20  # about a quarter of 40
+    for path in present[0]:
+        expected = random_bytes(2000, seed=500 + int(path[8:-4]))
+        assert (tmp_path / "s1" / path).read_bytes() == expected

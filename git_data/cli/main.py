@@ -235,10 +235,13 @@ def checkout(include: tuple[str, ...], exclude: tuple[str, ...]) -> int:
                                           "source store's).")
 @click.option("--copy-region", help="Region of the new store.")
 @click.option("--copy-profile", help="AWS profile for the new store.")
+@click.option("--sample", type=click.FloatRange(0, 1), metavar="FRACTION",
+              help="Download a deterministic sample of the data files (chosen by oid).")
 @_selection
 def clone(url: str, directory: str | None, no_data: bool, branch: str | None,
           copy_to: str | None, copy_endpoint_url: str | None, copy_region: str | None,
-          copy_profile: str | None, include: tuple[str, ...], exclude: tuple[str, ...]) -> int:
+          copy_profile: str | None, sample: float | None, include: tuple[str, ...],
+          exclude: tuple[str, ...]) -> int:
     """Clone a repository, then download its data in parallel."""
     from ..commands.clone import CopyTarget
     from ..commands.clone import clone as run
@@ -246,7 +249,7 @@ def clone(url: str, directory: str | None, no_data: bool, branch: str | None,
     target = CopyTarget(copy_to, {"endpointurl": copy_endpoint_url or "", "region": copy_region
                                   or "", "profile": copy_profile or ""}) if copy_to else None
     return run(url, directory, no_data, list(include) or None, list(exclude) or None, quiet(),
-               ("-b", branch) if branch else (), target)
+               ("-b", branch) if branch else (), target, sample)
 
 
 # ----- plumbing called by git ----------------------------------------------------------

@@ -39,7 +39,7 @@ class CopyTarget:
 
 def clone(url: str, directory: str | None, no_data: bool, include: list[str] | None,
           exclude: list[str] | None, quiet: bool, git_args: tuple[str, ...] = (),
-          copy_to: CopyTarget | None = None) -> int:
+          copy_to: CopyTarget | None = None, sample: float | None = None) -> int:
     target = directory or Path(url.rstrip("/")).name.removesuffix(".git") or "repo"
     if copy_to and "://" not in copy_to.url:  # a folder on this machine
         copy_to.url = Path(copy_to.url).expanduser().resolve().as_uri()
@@ -56,6 +56,10 @@ def clone(url: str, directory: str | None, no_data: bool, include: list[str] | N
     old = os.getcwd()
     os.chdir(repo.root)
     try:
+        if sample is not None:  # a deterministic sample of the files, chosen by oid
+            from .stats import pull_sample
+
+            return pull_sample(Repo("."), sample, include, exclude, quiet)
         return pull(Repo("."), None, include, exclude, [], quiet)
     finally:
         os.chdir(old)
