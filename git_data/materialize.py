@@ -47,8 +47,9 @@ def reflink_or_copy(source: Path, dest: Path) -> None:
 
 def materialize(repo: Repo, cache: Cache, entries: Iterable[PointerEntry]) -> tuple[int, int]:
     """Write each pointer-only file whose object is cached; returns (written, still missing)."""
-    written, missing = [], 0
-    modes = _index_modes(repo)
+    written: dict[str, PointerEntry] = {}
+    missing = 0
+    index = _index_entries(repo)
     for entry in entries:
         if _worktree_state(repo, entry) != "pointer":  # real bytes, local edits or deleted
             continue
@@ -60,18 +61,20 @@ def materialize(repo: Repo, cache: Cache, entries: Iterable[PointerEntry]) -> tu
         tmp = dest.with_name(f".{dest.name}.git-data-tmp")
         try:
             reflink_or_copy(cache.path(entry.oid), tmp)
-            os.chmod(tmp, 0o755 if modes.get(entry.path) == "100755" else 0o644)
+            mode = index.get(entry.path, ("100644", ""))[0]
+            os.chmod(tmp, 0o755 if mode == "100755" else 0o644)
             os.replace(tmp, dest)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
-        written.append(entry.path)
+        written[entry.path] = entry
     if written:
-        refresh(repo, {e.path: e for e in entries if e.path in set(written)}, modes)
+        refresh(repo, written, index)
     return len(written), missing
 
 
-def refresh(repo: Repo, written: dict[str, PointerEntry], modes: dict[str, str]) -> None:
+def refresh(repo: Repo, written: dict[str, PointerEntry],
+            index: dict[str, tuple[str, str]]) -> None:
     """Make git record the new files as unchanged.
 
     git trusts a size change without looking at content, so the entries' stat data is dropped
@@ -80,9 +83,8 @@ def refresh(repo: Repo, written: dict[str, PointerEntry], modes: dict[str, str])
     stream instead of storing a second copy; any mismatch makes it fall back to an error for
     that path, which leaves the file shown as modified (never a wrong pointer).
     """
-    blobs = _index_blobs(repo)
-    info = b"".join(f"{modes[p]} {blobs[p]}\t".encode() + p.encode(errors="surrogateescape")
-                    + b"\0" for p in written if p in blobs)
+    info = b"".join(f"{index[p][0]} {index[p][1]}\t".encode()
+                    + p.encode(errors="surrogateescape") + b"\0" for p in written if p in index)
     repo.git("update-index", "-z", "--index-info", input=info)
     hints = repo.git_dir / "data" / f"refresh-hints-{os.getpid()}.json"
     hints.parent.mkdir(parents=True, exist_ok=True)
@@ -94,19 +96,12 @@ def refresh(repo: Repo, written: dict[str, PointerEntry], modes: dict[str, str])
         hints.unlink(missing_ok=True)
 
 
-def _index_blobs(repo: Repo) -> dict[str, str]:
-    blobs = {}
+def _index_entries(repo: Repo) -> dict[str, tuple[str, str]]:
+    """path -> (mode, blob sha) for every index entry, from one `git ls-files -s`."""
+    entries = {}
     for item in repo.git("ls-files", "-z", "-s").split(b"\0"):
         if item:
             meta, _, path = item.partition(b"\t")
-            blobs[path.decode(errors="surrogateescape")] = meta.split()[1].decode()
-    return blobs
-
-
-def _index_modes(repo: Repo) -> dict[str, str]:
-    modes = {}
-    for item in repo.git("ls-files", "-z", "-s").split(b"\0"):
-        if item:
-            meta, _, path = item.partition(b"\t")
-            modes[path.decode(errors="surrogateescape")] = meta.split()[0].decode()
-    return modes
+            mode, sha = meta.split()[:2]
+            entries[path.decode(errors="surrogateescape")] = (mode.decode(), sha.decode())
+    return entries
