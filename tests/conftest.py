@@ -4,6 +4,7 @@ and fresh repositories built by helpers, with a real git and the real `git-data`
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
@@ -116,3 +117,21 @@ def random_bytes(n: int, seed: int = 0) -> bytes:
     import random
 
     return random.Random(seed).randbytes(n)
+
+
+class OneWay(io.RawIOBase):
+    """A non-seekable stream, like a download from a store. ``chunk`` caps each read so that
+    records and headers are split across reads."""
+
+    def __init__(self, data: bytes, chunk: int | None = None) -> None:
+        self._data = io.BytesIO(data)
+        self._chunk = chunk
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[no-untyped-def, override]
+        size = len(buffer) if self._chunk is None else min(len(buffer), self._chunk)
+        chunk = self._data.read(size)
+        buffer[:len(chunk)] = chunk
+        return len(chunk)

@@ -8,6 +8,7 @@ import struct
 import zlib
 
 import pytest
+from conftest import OneWay as _OneWay
 
 from git_data.stats import StatsError, profile, profile_folder, render_text
 from git_data.stats.images import image_info
@@ -38,17 +39,9 @@ def bmp(width: int, height: int) -> bytes:
     return b"BM" + struct.pack("<IHHI", 14 + 40 + len(pixels), 0, 0, 54) + header + pixels
 
 
-class OneWay(io.RawIOBase):
-    def __init__(self, data: bytes) -> None:
-        self._data = io.BytesIO(data)
 
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:  # type: ignore[override]
-        chunk = self._data.read(min(len(buffer), 100))
-        buffer[:len(chunk)] = chunk
-        return len(chunk)
+def OneWay(data: bytes) -> io.RawIOBase:  # noqa: N802  (reads of 100 bytes)
+    return _OneWay(data, chunk=100)
 
 
 @pytest.mark.parametrize("data, fmt, size", [

@@ -8,6 +8,7 @@ import statistics
 from datetime import date, datetime, timezone
 
 import pytest
+from conftest import OneWay
 
 from git_data.stats import StatsError, profile, sample_rows, write_sample
 
@@ -15,17 +16,6 @@ pa = pytest.importorskip("pyarrow")
 pq = pytest.importorskip("pyarrow.parquet")
 
 
-class OneWay(io.RawIOBase):
-    def __init__(self, data: bytes) -> None:
-        self._data = io.BytesIO(data)
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:  # type: ignore[override]
-        chunk = self._data.read(len(buffer))
-        buffer[:len(chunk)] = chunk
-        return len(chunk)
 
 
 @pytest.fixture(scope="module")

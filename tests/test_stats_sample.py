@@ -9,6 +9,7 @@ import json
 import statistics
 
 import pytest
+from conftest import OneWay
 
 from git_data.stats import StatsError, choose_sample, sample_rows, write_sample
 
@@ -17,17 +18,6 @@ def numbered_csv(n: int) -> bytes:
     return ("id,square\n" + "".join(f"{i},{i * i}\n" for i in range(n))).encode()
 
 
-class OneWay(io.RawIOBase):
-    def __init__(self, data: bytes) -> None:
-        self._data = io.BytesIO(data)
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:  # type: ignore[override]
-        chunk = self._data.read(len(buffer))
-        buffer[:len(chunk)] = chunk
-        return len(chunk)
 
 
 def test_sample_is_deterministic_in_file_order_and_uniform() -> None:

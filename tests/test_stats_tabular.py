@@ -10,24 +10,14 @@ import statistics
 from datetime import datetime, timezone
 
 import pytest
+from conftest import OneWay as _OneWay
 
 from git_data.stats import Profile, StatsError, profile
 from git_data.stats import tabular as tabular_module
 
 
-class OneWay(io.RawIOBase):
-    """A non-seekable stream, like a download from a store."""
-
-    def __init__(self, data: bytes) -> None:
-        self._data = io.BytesIO(data)
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:  # type: ignore[override]
-        chunk = self._data.read(min(len(buffer), 7919))  # odd sizes split lines
-        buffer[:len(chunk)] = chunk
-        return len(chunk)
+def OneWay(data: bytes) -> io.RawIOBase:  # noqa: N802  (reads of 7919 bytes)
+    return _OneWay(data, chunk=7919)
 
 
 def to_csv(header: list[str], rows: list[list[object]], sep: str = ",") -> bytes:
