@@ -40,7 +40,7 @@ class ObjectWriter:
         cache.tmp_dir.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(dir=cache.tmp_dir, prefix=f"obj-{os.getpid()}-")
         self.tmp_path = Path(name)
-        self.file = os.fdopen(fd, "wb", buffering=0)
+        self.file = os.fdopen(fd, "wb", buffering=hashing.CHUNK)  # one write per MiB
 
     def write(self, data: bytes | memoryview) -> None:
         self.hasher.update(data)

@@ -1,8 +1,9 @@
 """pkt-line framing as used by git's filter protocol: 4 hex digits of length (including the
 4 header bytes) then the payload; ``0000`` is a flush packet.
 
-Content moves without extra copies: payloads are read with ``readinto`` into one reused
-buffer, and written with ``os.writev`` (header and payload in one system call).
+Content moves without extra copies: payloads are read in blocks of up to 1 MiB with
+``readinto`` into one reused buffer and handed out as views, and written with ``os.writev``
+(header and payload in one system call).
 """
 
 from __future__ import annotations
@@ -20,40 +21,55 @@ class ProtocolError(Exception):
 
 
 class PktReader:
+    """Reads large blocks (up to ``BLOCK`` bytes per system call) and hands out payloads as
+    views into that block, so a 64 KiB packet costs no system call of its own."""
+
+    BLOCK = 1 << 20
+
     def __init__(self, stream: BinaryIO) -> None:
         self.stream = stream
-        self._header = bytearray(4)
-        self._payload = bytearray(MAX_PAYLOAD)
+        self._buf = bytearray(self.BLOCK + MAX_PAYLOAD + 4)
+        self._start = 0  # first unread byte
+        self._end = 0  # end of the bytes read so far
 
-    def _fill(self, view: memoryview) -> int:
-        """Read exactly len(view) bytes (pipes return short reads); fewer only at EOF."""
-        got = 0
-        while got < len(view):
-            n = self.stream.readinto(view[got:])  # type: ignore[attr-defined]
+    def _ensure(self, count: int) -> bool:
+        """Make ``count`` unread bytes available at ``_start``; False at end of input."""
+        if self._end - self._start >= count:
+            return True
+        if self._start and len(self._buf) - self._start < max(count, MAX_PAYLOAD + 4):
+            # move the unread tail to the front; views handed out earlier are dead by now
+            tail = self._end - self._start
+            self._buf[:tail] = self._buf[self._start:self._end]
+            self._start, self._end = 0, tail
+        view = memoryview(self._buf)
+        while self._end - self._start < count:
+            n = self.stream.readinto(view[self._end:])  # type: ignore[attr-defined]
             if not n:
-                break
-            got += n
-        return got
+                return False
+            self._end += n
+        return True
 
     def read_view(self) -> memoryview | None:
-        """One packet's payload as a view into a reused buffer (valid until the next call),
+        """One packet's payload as a view into the read buffer (valid until the next call),
         or None for a flush. EOFError at a clean end of input."""
-        got = self._fill(memoryview(self._header))
-        if got == 0:
-            raise EOFError
-        if got != 4:
+        if not self._ensure(4):
+            if self._end == self._start:
+                raise EOFError
             raise ProtocolError("truncated pkt-line header")
+        header = self._buf[self._start:self._start + 4]
         try:
-            length = int(self._header, 16)
+            length = int(header, 16)
         except ValueError as exc:
-            raise ProtocolError(f"bad pkt-line header {bytes(self._header)!r}") from exc
+            raise ProtocolError(f"bad pkt-line header {bytes(header)!r}") from exc
         if length == 0:
+            self._start += 4
             return FLUSH
         if length < 4 or length - 4 > MAX_PAYLOAD:
             raise ProtocolError(f"bad pkt-line length {length}")
-        view = memoryview(self._payload)[:length - 4]
-        if self._fill(view) != length - 4:
+        if not self._ensure(length):
             raise ProtocolError("truncated pkt-line payload")
+        view = memoryview(self._buf)[self._start + 4:self._start + length]
+        self._start += length
         return view
 
     def read(self) -> bytes | None:

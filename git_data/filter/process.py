@@ -4,6 +4,7 @@ stdin. See the package docstring for the data flow."""
 from __future__ import annotations
 
 import concurrent.futures as cf
+import fcntl
 import os
 import sys
 import tempfile
@@ -18,6 +19,7 @@ from .pktline import PktReader, PktWriter, ProtocolError
 
 HEAD_LIMIT = 1024  # a pointer is under 200 bytes; anything longer is content
 SPOOL_LIMIT = 8 << 20
+PIPE_SIZE = 1 << 20
 
 
 class Fetcher(Protocol):
@@ -238,10 +240,21 @@ def open_protocol_streams() -> tuple[BinaryIO, BinaryIO]:
     print or child process can corrupt git's data channel."""
     proto_fd = os.dup(1)
     os.dup2(2, 1)
+    for fd in (0, proto_fd):
+        _widen_pipe(fd)
     sys.stdout = sys.stderr
     stdin = open(0, "rb", buffering=0, closefd=False)
     stdout = open(proto_fd, "wb", buffering=0)
     return stdin, stdout  # type: ignore[return-value]
+
+
+def _widen_pipe(fd: int) -> None:
+    """Grow a pipe from git's 64 KiB default to 1 MiB: each 64 KiB packet otherwise fills
+    the pipe, so git and this process take turns per packet and spin on the pipe's lock."""
+    try:
+        fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), PIPE_SIZE)
+    except OSError:  # not a pipe, or above /proc/sys/fs/pipe-max-size: keep the default
+        pass
 
 
 def summarize(outcome: Outcome) -> None:

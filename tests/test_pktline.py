@@ -1,0 +1,46 @@
+"""pkt-line framing: payloads survive the block reader whatever the read sizes."""
+
+from __future__ import annotations
+
+import io
+import random
+
+import pytest
+from conftest import OneWay
+
+from git_data.filter.pktline import MAX_PAYLOAD, PktReader, PktWriter, ProtocolError
+
+
+def _encode(messages: list[list[bytes]]) -> bytes:
+    sink = io.BytesIO()
+    writer = PktWriter(sink)
+    for message in messages:
+        for payload in message:
+            writer.write(payload)
+        writer.flush()
+    return sink.getvalue()
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 4096, MAX_PAYLOAD + 3, None])
+def test_payloads_survive_any_read_size(chunk: int | None) -> None:
+    rng = random.Random(chunk or 0)
+    sizes = [1, 3, MAX_PAYLOAD, MAX_PAYLOAD - 1, 100_000, 3 << 20]
+    messages = [[rng.randbytes(size)] for size in sizes]
+    reader = PktReader(OneWay(_encode(messages), chunk))  # type: ignore[arg-type]
+    for message in messages:
+        received = b"".join(bytes(view) for view in reader.iter_content())
+        assert received == message[0]
+    with pytest.raises(EOFError):
+        reader.read_view()
+
+
+def test_truncated_payload_is_a_protocol_error() -> None:
+    data = _encode([[b"x" * 1000]])[:500]
+    reader = PktReader(io.BytesIO(data))
+    with pytest.raises(ProtocolError, match="truncated"):
+        reader.read_view()
+
+
+def test_bad_header_is_a_protocol_error() -> None:
+    with pytest.raises(ProtocolError, match="bad pkt-line header"):
+        PktReader(io.BytesIO(b"zz10hello")).read_view()
