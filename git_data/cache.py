@@ -89,7 +89,9 @@ class Cache:
     def adopt(self, tmp_path: Path, oid: str) -> Path:
         """Rename a complete temporary file into place as ``oid`` (read-only)."""
         final = self.path(oid)
-        os.chmod(tmp_path, 0o444)
+        if os.stat(tmp_path).st_mode & 0o777 != 0o444:  # a hard-linked store object already is
+            # read-only, and chmod would need its owner
+            os.chmod(tmp_path, 0o444)
         final.parent.mkdir(parents=True, exist_ok=True)
         os.replace(tmp_path, final)
         return final

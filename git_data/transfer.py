@@ -6,6 +6,10 @@
 
 Downloads stream into the cache through an ObjectWriter and are verified against their oid
 before they are renamed into place, so a corrupt or partial download never enters the cache.
+Between the cache and a local-folder store on the same file system objects are hard-linked
+rather than copied (``data.localLinks``, default true; a link is hashed before it is
+adopted), as git-lfs does for its local objects: both names are read-only and never
+rewritten, so they can share an inode.
 One failing object never stops the others: the caller gets every failure, each naming the
 file, the oid and the store. A local record of the oids each store is known to hold lets a
 push skip everything it uploaded before without asking the store.
@@ -19,6 +23,7 @@ import os
 import random
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -27,8 +32,9 @@ from .cache import Cache
 from .config import Config
 from .errors import FatalError
 from .gitrepo import Repo
+from .hashing import hash_file
 from .progress import Progress, warn
-from .store import CHUNK, Store, StoreError, TransientStoreError
+from .store import CHUNK, Store, StoreError, TransientStoreError, link_into
 
 DEFAULT_TRANSFERS = 8
 DEFAULT_RETRIES = 4
@@ -124,8 +130,10 @@ def dedupe(items: Iterable[Item]) -> list[Item]:
 
 class TransferQueue:
     def __init__(self, cache: Cache, workers: int = DEFAULT_TRANSFERS,
-                 retries: int = DEFAULT_RETRIES, quiet: bool = False) -> None:
+                 retries: int = DEFAULT_RETRIES, quiet: bool = False, links: bool = True
+                 ) -> None:
         self.cache = cache
+        self.links = links  # hard-link between the cache and a local store (data.localLinks)
         self.workers = max(1, workers)
         self.retries = retries
         self.quiet = quiet
@@ -143,7 +151,8 @@ class TransferQueue:
     @classmethod
     def for_repo(cls, config: Config, quiet: bool = False) -> TransferQueue:
         return cls(Cache(config.cache_dir), config.get_int("data.transfers", DEFAULT_TRANSFERS),
-                   config.get_int("data.retries", DEFAULT_RETRIES), quiet)
+                   config.get_int("data.retries", DEFAULT_RETRIES), quiet,
+                   config.get_bool("data.localLinks", True))
 
     # ----- policy ------------------------------------------------------------------------
     def _run(self, label: str, items: list[Item], action: Callable[[Item], object],
@@ -195,7 +204,7 @@ class TransferQueue:
         result.skipped = [i for i in todo if i.oid in present]
         todo = [i for i in todo if i.oid not in present]
         self._run("Uploading data", todo,
-                  lambda i: store.put_object(i.oid, str(self.cache.path(i.oid))),
+                  lambda i: store.put_object(i.oid, str(self.cache.path(i.oid)), self.links),
                   store.describe(), result)
         known.add(i.oid for i in result.done + result.skipped)
         return result
@@ -222,7 +231,7 @@ class TransferQueue:
         errors = []
         for store in stores:
             try:
-                download_object(self.cache, store, item.oid)
+                download_object(self.cache, store, item.oid, self.links)
                 self.known(store.url).add([item.oid])
                 return
             except FileNotFoundError:
@@ -251,8 +260,11 @@ def usable(stores: list[Store]) -> list[Store]:
     return good
 
 
-def download_object(cache: Cache, store: Store, oid: str) -> None:
+def download_object(cache: Cache, store: Store, oid: str, link: bool = False) -> None:
     if cache.has(oid):
+        return
+    local = store.local_object_path(oid) if link else None
+    if local is not None and _link_verified(cache, store, oid, local):
         return
     algo, _ = pointer.split_oid(oid)
     with store.open_object(oid) as source, cache.writer(algo) as writer:
@@ -266,6 +278,28 @@ def download_object(cache: Cache, store: Store, oid: str) -> None:
         except FatalError as exc:
             raise PermanentError(f"bytes in {store.describe()} do not match the oid "
                                  f"({exc}); the store copy is corrupt, not cached") from exc
+
+
+def _link_verified(cache: Cache, store: Store, oid: str, source: str) -> bool:
+    """Hard-link a local store's object into the cache after hashing it (a link shares the
+    inode, so this checks the very bytes the cache will hold). False: copy instead."""
+    cache.tmp_dir.mkdir(parents=True, exist_ok=True)
+    tmp = cache.tmp_dir / f"link-{uuid.uuid4().hex}"
+    if not link_into(source, str(tmp)):
+        if not os.path.exists(source):
+            raise FileNotFoundError(source)
+        return False
+    try:
+        actual, _ = hash_file(str(tmp), pointer.split_oid(oid)[0])
+        if actual != oid:
+            raise PermanentError(f"bytes in {store.describe()} do not match the oid ({oid} "
+                                 f"hashes to {actual}); the store copy is corrupt, not cached")
+        cache.adopt(tmp, oid)
+    except PermissionError:  # e.g. another user's object we may not make read-only
+        return False
+    finally:
+        tmp.unlink(missing_ok=True)
+    return True
 
 
 def _describe(exc: BaseException) -> str:

@@ -11,6 +11,8 @@ from git_data import hashing
 
 def test_fsck_clean_then_corrupt_then_repair_from_store(team: tuple[Repo, Path]) -> None:
     repo, _ = team
+    # a store copy that is its own file, not a hard link of the object about to rot
+    repo.git("config", "data.localLinks", "false")
     content = random_bytes(100_000, seed=1)
     repo.write("data/a.bin", content)
     repo.commit_all()

@@ -72,6 +72,29 @@ def test_clone_with_data_and_clean_status(team: tuple[Repo, Path], tmp_path: Pat
     assert json.loads(clone.data("status", "--json").stdout)["totals"]["present"] == 10
 
 
+@pytest.mark.parametrize("links", [True, False])
+def test_local_store_links_or_copies_objects(team: tuple[Repo, Path], tmp_path: Path,
+                                             links: bool) -> None:
+    repo, bare = team
+    if not links:
+        repo.git("config", "data.localLinks", "false")
+    populate(repo, FILES)
+    repo.git("push", "-q", "origin", "main")
+    cached = {p.name: p.stat().st_ino for p in repo.cache_objects()}
+    stored = {n: p.stat().st_ino for n, p in store_objects(bare / "data").items()}
+    assert set(stored) == set(cached)
+    assert all((stored[n] == cached[n]) == links for n in stored)
+    assert all(p.stat().st_mode & 0o222 == 0 for p in store_objects(bare / "data").values())
+    flag = ["-c", "data.localLinks=false"] if not links else []
+    Repo(tmp_path).git(*flag, "data", "clone", str(bare), "copy")
+    clone = Repo(tmp_path / "copy")
+    assert {p.name: p.stat().st_ino == stored[p.name] for p in clone.cache_objects()} == {
+        n: links for n in stored}
+    for name, content in FILES.items():  # working files are always copies
+        assert clone.read(name) == content
+        assert (clone.path / name).stat().st_ino not in stored.values()
+
+
 def test_clone_no_data_then_pull_one_folder(team: tuple[Repo, Path], tmp_path: Path) -> None:
     repo, bare = team
     populate(repo, FILES)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import posixpath
+import shutil
 import tempfile
 import uuid
 from collections.abc import Iterable
@@ -109,9 +110,20 @@ class Store:
                 found.add(f"{algo}:{name}")
         return found
 
-    def put_object(self, oid: str, local_path: str) -> None:
-        """Upload a cache object; never overwrites an object already present."""
-        self.put_file(local_path, object_key(oid), overwrite=False)
+    def put_object(self, oid: str, local_path: str, link: bool = False) -> None:
+        """Upload a cache object; never overwrites an object already present. With ``link``
+        a local store on the same file system gets a hard link instead of a copy (both names
+        are read-only and never rewritten in place, so sharing the inode is safe)."""
+        target = self.path(object_key(oid))
+        if not self.local:
+            self.put_file(local_path, object_key(oid), overwrite=False)
+        elif not (link and link_into(local_path, target)) and not os.path.exists(target):
+            self._local_atomic(target, lambda tmp: shutil.copyfile(local_path, tmp),
+                               read_only=True)
+
+    def local_object_path(self, oid: str) -> str | None:
+        """The object's path when this store is a local folder (for hard-linking)."""
+        return self.path(object_key(oid)) if self.local else None
 
     def open_object(self, oid: str) -> BinaryIO:
         return self.fs.open(self.path(object_key(oid)), "rb", block_size=CHUNK)
@@ -125,7 +137,8 @@ class Store:
         ``oid`` before anything becomes visible; never overwrites."""
         target = self.path(object_key(oid))
         if self.local:
-            self._local_atomic(target, lambda tmp: _copy_verified(source, tmp, oid))
+            self._local_atomic(target, lambda tmp: _copy_verified(source, tmp, oid),
+                               read_only=True)
             return
         with tempfile.TemporaryDirectory(prefix="git-data-copy-") as folder:
             spool = os.path.join(folder, "object")
@@ -227,16 +240,32 @@ class Store:
         os.makedirs(tmp_dir, exist_ok=True)
         return posixpath.join(tmp_dir, f"{uuid.uuid4().hex}.{os.path.basename(target)[:40]}")
 
-    def _local_atomic(self, target: str, write: Any) -> None:
+    def _local_atomic(self, target: str, write: Any, read_only: bool = False) -> None:
         tmp = self._tmp_name(target)
         try:
             write(tmp)
+            if read_only:  # objects are never rewritten; say so to anyone who tries
+                os.chmod(tmp, 0o444)
             os.makedirs(os.path.dirname(target), exist_ok=True)
             os.replace(tmp, target)
         except BaseException:
             if os.path.exists(tmp):
                 os.unlink(tmp)
             raise
+
+
+def link_into(source: str, target: str) -> bool:
+    """Hard-link ``source`` as ``target``; True when ``target`` now exists. A link appears
+    complete or not at all, so it needs no temporary name. False (copy instead) across file
+    systems or where links are not supported."""
+    try:
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        os.link(source, target)
+    except FileExistsError:
+        return True
+    except OSError:
+        return False
+    return True
 
 
 def _copy_verified(source: BinaryIO, path: str, oid: str) -> None:
