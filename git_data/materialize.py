@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import fcntl
 import fnmatch
-import json
 import os
 import shutil
 from collections.abc import Iterable
@@ -19,9 +18,9 @@ from pathlib import Path
 from .cache import Cache
 from .commands.status import _worktree_state
 from .gitrepo import PointerEntry, Repo, run_git
+from .written import record as record_written
 
 FICLONE = 0x40049409
-HINTS_ENV = "GIT_DATA_REFRESH_HINTS"
 
 
 def select(entries: Iterable[PointerEntry], include: list[str] | None,
@@ -78,22 +77,15 @@ def refresh(repo: Repo, written: dict[str, PointerEntry],
     """Make git record the new files as unchanged.
 
     git trusts a size change without looking at content, so the entries' stat data is dropped
-    first (``--index-info``); the refresh then runs the clean filter on each file. The hints
-    file tells the filter which object each path was written from, so it only hashes the
-    stream instead of storing a second copy; any mismatch makes it fall back to an error for
-    that path, which leaves the file shown as modified (never a wrong pointer).
+    first (``--index-info``); the refresh then runs the clean filter on each file. The record
+    of written files (see written.py) tells the filter which object each path was written
+    from, so it only hashes the stream instead of storing a second copy.
     """
     info = b"".join(f"{index[p][0]} {index[p][1]}\t".encode()
                     + p.encode(errors="surrogateescape") + b"\0" for p in written if p in index)
     repo.git("update-index", "-z", "--index-info", input=info)
-    hints = repo.git_dir / "data" / f"refresh-hints-{os.getpid()}.json"
-    hints.parent.mkdir(parents=True, exist_ok=True)
-    hints.write_text(json.dumps({p: e.oid for p, e in written.items()}))
-    try:
-        run_git(["update-index", "-q", "--refresh"], cwd=repo.root, check=False,
-                env={**os.environ, HINTS_ENV: str(hints)})
-    finally:
-        hints.unlink(missing_ok=True)
+    record_written(repo.git_dir, repo.root, ((p, e.oid) for p, e in written.items()))
+    run_git(["update-index", "-q", "--refresh"], cwd=repo.root, check=False)
 
 
 def _index_entries(repo: Repo) -> dict[str, tuple[str, str]]:

@@ -44,3 +44,28 @@ def test_truncated_payload_is_a_protocol_error() -> None:
 def test_bad_header_is_a_protocol_error() -> None:
     with pytest.raises(ProtocolError, match="bad pkt-line header"):
         PktReader(io.BytesIO(b"zz10hello")).read_view()
+
+
+def test_large_writes_through_a_pipe_arrive_whole() -> None:
+    """Big payloads go out as many packets per writev; a pipe may take part of each call."""
+    import os
+    import threading
+
+    payload = random.Random(5).randbytes(5 << 20)
+    read_fd, write_fd = os.pipe()
+    received: list[bytes] = []
+
+    def drain() -> None:
+        with open(read_fd, "rb", buffering=0) as stream:
+            reader = PktReader(stream)  # type: ignore[arg-type]
+            received.append(b"".join(bytes(v) for v in reader.iter_content()))
+
+    thread = threading.Thread(target=drain)
+    thread.start()
+    with open(write_fd, "wb", buffering=0) as stream:
+        writer = PktWriter(stream)  # type: ignore[arg-type]
+        writer.write(b"small")
+        writer.write(payload)
+        writer.flush()
+    thread.join(timeout=60)
+    assert received == [b"small" + payload]

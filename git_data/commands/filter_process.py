@@ -2,26 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import os
 
+from .. import written
 from ..cache import Cache
 from ..config import Config
 from ..filter.pktline import PktReader, PktWriter
 from ..filter.process import FilterProcess, open_protocol_streams, summarize
 from ..gitrepo import Repo
-from ..materialize import HINTS_ENV
-
-
-def _hints() -> dict[str, str]:
-    path = os.environ.get(HINTS_ENV)
-    if not path:
-        return {}
-    try:
-        with open(path) as stream:
-            return dict(json.load(stream))
-    except (OSError, ValueError):
-        return {}
 
 
 def filter_process() -> int:
@@ -36,9 +24,12 @@ def filter_process() -> int:
     except ImportError:
         pass
     process = FilterProcess(Cache(config.cache_dir), config.hash_algorithm, PktReader(stdin),
-                            PktWriter(stdout), fetcher, _hints())
+                            PktWriter(stdout), fetcher, str(repo.git_dir),
+                            str(repo.workdir or "."))
     outcome = process.serve()
     summarize(outcome)
+    if outcome.smudged and repo.workdir is not None:
+        written.record(repo.git_dir, repo.workdir, outcome.smudged.items())
     if outcome.missing:
         from ..hooks import record_missing
 

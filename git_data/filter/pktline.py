@@ -109,24 +109,28 @@ class PktWriter:
 
     def write(self, payload: bytes | memoryview) -> None:
         view = memoryview(payload)
+        if len(view) < 4096 or self.fd is None:
+            for start in range(0, len(view), MAX_PAYLOAD):
+                chunk = view[start:start + MAX_PAYLOAD]
+                self._pending += b"%04x" % (len(chunk) + 4)
+                self._pending += chunk
+            return
+        self._send_pending()
+        parts: list[bytes | memoryview] = []
         for start in range(0, len(view), MAX_PAYLOAD):
             chunk = view[start:start + MAX_PAYLOAD]
-            header = b"%04x" % (len(chunk) + 4)
-            if len(chunk) < 4096 or self.fd is None:
-                self._pending += header
-                self._pending += chunk
-            else:
-                self._send_pending()
-                self._writev(header, chunk)
+            parts += [b"%04x" % (len(chunk) + 4), chunk]
+        self._writev(parts)  # up to a MiB of packets per system call
 
-    def _writev(self, header: bytes, chunk: memoryview) -> None:
+    def _writev(self, parts: list[bytes | memoryview]) -> None:
         assert self.fd is not None
-        total = len(header) + len(chunk)
-        sent = os.writev(self.fd, [header, chunk])
-        if sent < total:  # a pipe may take part of it
-            rest = (header + bytes(chunk))[sent:]
-            while rest:
-                rest = rest[os.write(self.fd, rest):]
+        while parts:
+            sent = os.writev(self.fd, parts)
+            while parts and sent >= len(parts[0]):  # a pipe may take only part of it
+                sent -= len(parts[0])
+                parts.pop(0)
+            if parts and sent:
+                parts[0] = memoryview(parts[0])[sent:]
 
     def _send_pending(self) -> None:
         if not self._pending:

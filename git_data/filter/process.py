@@ -10,9 +10,10 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import BinaryIO, Protocol
 
-from .. import pointer
+from .. import pointer, written
 from ..cache import Cache
 from ..hashing import new_hasher
 from .pktline import PktReader, PktWriter, ProtocolError
@@ -33,6 +34,7 @@ class Fetcher(Protocol):
 class Outcome:
     missing: list[str] = field(default_factory=list)
     corrupt: list[str] = field(default_factory=list)
+    smudged: dict[str, str] = field(default_factory=dict)  # path -> oid sent to git
 
 
 def warn(message: str) -> None:
@@ -42,7 +44,8 @@ def warn(message: str) -> None:
 
 class FilterProcess:
     def __init__(self, cache: Cache, algo: str, reader: PktReader, writer: PktWriter,
-                 fetcher: Fetcher | None = None, hints: dict[str, str] | None = None) -> None:
+                 fetcher: Fetcher | None = None, git_dir: str | None = None,
+                 worktree: str = ".") -> None:
         self.cache = cache
         self.algo = algo
         self.reader = reader
@@ -51,7 +54,9 @@ class FilterProcess:
         self.delayed: dict[str, tuple[pointer.Pointer, cf.Future[bool]]] = {}
         self.reported: set[str] = set()
         self.outcome = Outcome()
-        self.hints = hints or {}  # path -> oid the file was just written from (see refresh)
+        self.git_dir = git_dir  # where the record of written files lives (see written.py)
+        self.worktree = worktree  # pathnames from git are relative to its top
+        self._written: dict[str, written.Written] | None = None
 
     # ----- protocol ----------------------------------------------------------------------
     def handshake(self) -> None:
@@ -134,24 +139,51 @@ class FilterProcess:
             if not head:
                 self.respond(b"")  # empty files stay empty files
                 return
-        hinted = self.hints.get(path)
+        hinted = self.written_from(path)
         if hinted is not None and self.cache.has(hinted):
             self.verify_hint(path, hinted, head, packets)
             return
         self.respond(self.store(path, head, packets).render())
 
+    def written_from(self, path: str) -> str | None:
+        """The object ``path`` was written from, when it looks untouched since (its stat is
+        the one recorded after writing); None means: treat it as new content."""
+        if path in self.outcome.smudged:  # written by git from this very process
+            return self.outcome.smudged[path]
+        if self.git_dir is None:
+            return None
+        if self._written is None:
+            self._written = written.load(self.git_dir)
+        entry = self._written.get(path)
+        if entry is None:
+            return None
+        try:
+            return entry.oid if entry.matches(os.stat(os.path.join(self.worktree, path))) else None
+        except OSError:
+            return None
+
     def verify_hint(self, path: str, oid: str, head: bytearray, rest: Iterator[bytes]) -> None:
-        """The file was just written from ``oid``: hash the stream without storing a copy."""
-        hasher = new_hasher(pointer.split_oid(oid)[0])
+        """``path`` was written from cached ``oid``: hash the stream without storing a copy.
+        Should the bytes differ after all, store them from the file (when it still holds
+        exactly the bytes git sent), else fail this one file with a message."""
+        algo = pointer.split_oid(oid)[0]
+        hasher = new_hasher(algo)
         hasher.update(head)
         size = len(head)
         for packet in rest:
             hasher.update(packet)
             size += len(packet)
-        if f"{pointer.split_oid(oid)[0]}:{hasher.hexdigest()}" == oid:
-            self.respond(pointer.Pointer(oid, size).render())
-        else:  # changed since it was written: git keeps it marked modified
-            self.writer.text_list("status=error")
+        sent = f"{algo}:{hasher.hexdigest()}"
+        if sent != oid and not self.cache.has(sent):
+            try:
+                stored = self.cache.insert_file(Path(self.worktree, path), algo)
+            except OSError:
+                stored = None
+            if stored != sent:
+                warn(f"{path}: changed while git was reading it; run `git add {path}` again")
+                self.writer.text_list("status=error")
+                return
+        self.respond(pointer.Pointer(sent, size).render())
 
     def store(self, path: str, head: bytearray, rest: Iterator[bytes]) -> pointer.Pointer:
         writer = self.cache.writer(self.algo)
@@ -207,6 +239,7 @@ class FilterProcess:
         try:
             with self.cache.open(ptr.oid) as stream:
                 self.respond(stream, oid=ptr.oid)
+            self.outcome.smudged[path] = ptr.oid
         except _Corrupt:
             self.outcome.corrupt.append(path)
             warn(f"{path}: cache object {ptr.oid} is corrupt and was not checked out; "

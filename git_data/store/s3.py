@@ -273,9 +273,9 @@ class S3Store(Store):
         return keys, False
 
     # ----- objects -----------------------------------------------------------------------
-    def put_object(self, oid: str, local_path: str) -> None:
+    def put_object(self, oid: str, local_path: str, link: bool = False) -> None:
         """Multipart upload in bounded memory, only if absent (If-None-Match: *); one try
-        (the transfer queue owns retries of whole objects)."""
+        (the transfer queue owns retries of whole objects). ``link`` has no meaning here."""
         self._upload(local_path, self.path(object_key(oid)), create=True)
 
     def put_file(self, local_path: str, key: str, overwrite: bool = True) -> None:
