@@ -74,6 +74,7 @@ class Cache:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.objects_dir = root / "objects"
+        self._objects = str(self.objects_dir)
         self.tmp_dir = root / "tmp"
 
     def path(self, oid: str) -> Path:
@@ -81,7 +82,9 @@ class Cache:
         return self.objects_dir / hexdigest[:2] / hexdigest[2:4] / hexdigest
 
     def has(self, oid: str) -> bool:
-        return self.path(oid).is_file()
+        # strings, not Path objects: status asks this for every tracked file
+        _, h = pointer.split_oid(oid)
+        return os.path.isfile(f"{self._objects}/{h[:2]}/{h[2:4]}/{h}")
 
     def writer(self, algo: str = hashing.DEFAULT_ALGORITHM) -> ObjectWriter:
         return ObjectWriter(self, algo)

@@ -126,14 +126,23 @@ class Repo:
         yield from self.read_pointers(candidates)
 
     def read_pointers(self, candidates: list[tuple[str, str]]) -> list[PointerEntry]:
-        """Parse (path, blob sha) pairs of small blobs into pointers, in one git process."""
+        """Parse (path, blob sha) pairs of small blobs into pointers, in one git process
+        at most: blobs seen before are answered by the memo."""
         if not candidates:
             return []
+        memo = self.blob_memo
         unique = list(dict.fromkeys(sha for _, sha in candidates))
-        out = self.git("cat-file", "--batch", input="".join(f"{s}\n" for s in unique).encode())
+        unknown = [sha for sha in unique if sha not in memo]
+        if unknown:
+            memo.update(self._parse_blobs(unknown))
+        return [PointerEntry(path, p.oid, p.size) for path, sha in candidates
+                if (p := memo.get(sha)) is not None]
+
+    def _parse_blobs(self, shas: list[str]) -> dict[str, pointer.Pointer | None]:
+        out = self.git("cat-file", "--batch", input="".join(f"{s}\n" for s in shas).encode())
         parsed: dict[str, pointer.Pointer | None] = {}
         pos = 0
-        for sha in unique:
+        for sha in shas:
             eol = out.index(b"\n", pos)
             header = out[pos:eol].split()
             size = int(header[2]) if len(header) == 3 else 0
@@ -141,10 +150,13 @@ class Repo:
             pos = eol + 1 + size + 1
             try:
                 parsed[sha] = pointer.parse(data)
-            except pointer.PointerError:
-                parsed[sha] = None
-        return [PointerEntry(path, p.oid, p.size) for path, sha in candidates
-                if (p := parsed[sha]) is not None]
+            except pointer.PointerError:  # not remembered: a newer git-data may read it
+                pass
+        return parsed
+
+    @cached_property
+    def blob_memo(self) -> BlobMemo:
+        return BlobMemo(self.common_dir / "data" / BlobMemo.FILE_NAME)
 
     def blob_pointer(self, blob_id: pygit2.Oid, odb: pygit2.Odb | None = None
                      ) -> pointer.Pointer | None:
@@ -171,22 +183,78 @@ class Repo:
         return self.blob_pointers(entries)
 
     def blob_pointers(self, entries: list[tuple[str, str]]) -> list[PointerEntry]:
-        """Pointers among (path, blob sha) pairs of any size: sizes are asked in one batch,
-        and only blobs small enough to be pointers are read."""
+        """Pointers among (path, blob sha) pairs of any size: sizes of blobs not in the memo
+        are asked in one batch, and only blobs small enough to be pointers are read."""
         if not entries:
             return []
-        unique = list(dict.fromkeys(sha for _, sha in entries))
-        sizes = self.git("cat-file", "--batch-check=%(objectname) %(objectsize)",
-                         input="".join(f"{s}\n" for s in unique).encode()).split(b"\n")
-        small = set()
-        for line in sizes:
-            parts = line.split()
-            if len(parts) == 2 and int(parts[1]) <= pointer.MAX_POINTER_SIZE:
-                small.add(parts[0].decode())
-        return self.read_pointers([(p, s) for p, s in entries if s in small])
+        memo = self.blob_memo
+        unknown = [sha for sha in dict.fromkeys(sha for _, sha in entries) if sha not in memo]
+        if unknown:
+            sizes = self.git("cat-file", "--batch-check=%(objectname) %(objectsize)",
+                             input="".join(f"{s}\n" for s in unknown).encode()).split(b"\n")
+            large = {}
+            for line in sizes:
+                parts = line.split()
+                if len(parts) == 2 and int(parts[1]) > pointer.MAX_POINTER_SIZE:
+                    large[parts[0].decode()] = None
+            memo.update(large)
+        return self.read_pointers([(p, s) for p, s in entries
+                                   if s not in memo or memo.get(s) is not None])
 
     def current_branch(self) -> str | None:
         ref = self.git("symbolic-ref", "-q", "HEAD", check=False).decode().strip()
         if ref.startswith("refs/heads/"):
             return ref[len("refs/heads/"):]
         return None
+
+
+class BlobMemo:
+    """git blob sha -> the pointer it holds, or None for any other blob. Blobs never change,
+    so an entry never goes stale; remembering them lets `status`, `pull` and `fsck` skip
+    reading thousands of pointer blobs on every run.
+
+    ``$GIT_COMMON_DIR/data/blob-pointers``: ``sha<TAB>oid<TAB>size`` or ``sha<TAB>-`` lines,
+    appended; started afresh past ``MAX_BYTES``. A missing or torn file only costs reads.
+    """
+
+    FILE_NAME = "blob-pointers"
+    MAX_BYTES = 32 << 20
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._known: dict[str, pointer.Pointer | None] = {}
+        try:
+            text = path.read_text()
+        except (OSError, UnicodeDecodeError):
+            return
+        for line in text.split("\n")[:-1]:  # an unterminated last line is torn: skipped
+            fields = line.split("\t")
+            if len(fields[0]) not in (40, 64):
+                continue
+            if len(fields) == 2 and fields[1] == "-":
+                self._known[fields[0]] = None
+            elif len(fields) == 3 and fields[2].isdigit() and pointer.is_oid(fields[1]):
+                self._known[fields[0]] = pointer.Pointer(fields[1], int(fields[2]))
+
+    def __contains__(self, sha: str) -> bool:
+        return sha in self._known
+
+    def get(self, sha: str) -> pointer.Pointer | None:
+        return self._known.get(sha)
+
+    def update(self, parsed: dict[str, pointer.Pointer | None]) -> None:
+        self._known.update(parsed)
+        lines = "".join(f"{sha}\t{p.oid}\t{p.size}\n" if p else f"{sha}\t-\n"
+                        for sha, p in parsed.items())
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
+            if self.path.exists() and self.path.stat().st_size > self.MAX_BYTES:
+                flags |= os.O_TRUNC
+            fd = os.open(self.path, flags, 0o644)
+            try:
+                os.write(fd, lines.encode())  # one write: appenders do not interleave
+            finally:
+                os.close(fd)
+        except OSError:
+            pass  # a read-only repository still works, only slower

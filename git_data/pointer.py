@@ -35,6 +35,7 @@ _LFS_RE = re.compile(
     rb"size (?P<size>0|[1-9][0-9]{0,19})\n\Z"
 )
 _VERSION_PREFIX = b"version git-data/"
+_HEX_RE = re.compile("[0-9a-f]+")
 
 
 class PointerError(ValueError):
@@ -103,8 +104,15 @@ def looks_like_pointer(data: bytes) -> bool:
 def split_oid(oid: str) -> tuple[str, str]:
     """``'xxh128:ab..'`` -> ``('xxh128', 'ab..')``, validating both parts."""
     algo, sep, hexdigest = oid.partition(":")
-    if not sep or algo not in ALGORITHMS or len(hexdigest) != ALGORITHMS[algo] or not all(
-        c in "0123456789abcdef" for c in hexdigest
-    ):
+    if not sep or algo not in ALGORITHMS or len(hexdigest) != ALGORITHMS[algo] or (
+            _HEX_RE.fullmatch(hexdigest) is None):
         raise PointerError(f"'{oid}' is not a valid object id")
     return algo, hexdigest
+
+
+def is_oid(oid: str) -> bool:
+    try:
+        split_oid(oid)
+    except PointerError:
+        return False
+    return True

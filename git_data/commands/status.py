@@ -60,7 +60,7 @@ def _worktree_state(repo: Repo, entry: PointerEntry) -> str:
     """For a file git sees as unchanged: its clean form is the staged pointer, so it holds
     either the real bytes or the pointer text itself. The size tells them apart, except in
     the rare case where both have the same length."""
-    full = repo.root / entry.path
+    full = os.path.join(repo.root, entry.path)
     try:
         size = os.stat(full).st_size
     except FileNotFoundError:

@@ -1,0 +1,35 @@
+"""git access: pointer reads and the blob memo that spares re-reading pointer blobs."""
+
+from __future__ import annotations
+
+from conftest import Repo, random_bytes
+
+from git_data import hashing
+from git_data.gitrepo import BlobMemo
+from git_data.gitrepo import Repo as GitRepo
+
+
+def test_index_pointers_with_and_without_memo_agree(repo: Repo) -> None:
+    repo.write("data/a.bin", random_bytes(5000, seed=1))
+    repo.write("notes.txt", b"plain text, not tracked")
+    repo.write("big.txt", b"x" * 5000)
+    repo.commit_all()
+    first = sorted(GitRepo(repo.path).index_pointers())
+    memo_file = repo.path / ".git" / "data" / BlobMemo.FILE_NAME
+    lines = memo_file.read_text().splitlines()
+    assert len(lines) == 4 and sum(line.endswith("\t-") for line in lines) == 3  # + .gitattributes
+    again = GitRepo(repo.path)
+    assert sorted(again.index_pointers()) == first
+    assert [e.oid for e in first] == [hashing.hash_bytes(random_bytes(5000, seed=1))]
+    assert memo_file.read_text().splitlines() == lines  # nothing new was read
+
+
+def test_torn_or_garbled_memo_lines_are_ignored(repo: Repo) -> None:
+    content = random_bytes(5000, seed=2)
+    repo.write("data/a.bin", content)
+    repo.commit_all()
+    sha = repo.git("rev-parse", ":data/a.bin").stdout.strip()
+    memo_file = repo.path / ".git" / "data" / BlobMemo.FILE_NAME
+    memo_file.write_text(f"{sha}\txxh128:zz\t5000\n{sha}\txxh128:{'0' * 32}\t50")  # torn
+    (entry,) = GitRepo(repo.path).index_pointers()
+    assert entry.oid == hashing.hash_bytes(content) and entry.size == 5000
