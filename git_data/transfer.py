@@ -317,30 +317,35 @@ class FilterFetcher:
         self.config = config
         self.pool = cf.ThreadPoolExecutor(config.get_int("data.transfers", DEFAULT_TRANSFERS))
         self.queue = TransferQueue.for_repo(config, quiet=True)
-        self._stores: list[Store] | None = None
+        self._stores: dict[str | None, list[Store]] = {}
         self._lock = threading.Lock()
 
-    def stores(self) -> list[Store]:
+    def stores(self, branch: str | None) -> list[Store]:
+        """The read order of ``branch``'s stores (its own store first), opened once."""
         with self._lock:
-            if self._stores is None:
+            if branch not in self._stores:
                 from .store.remotes import read_order
 
                 stores = []
-                for remote in read_order(self.repo, self.config, self.repo.current_branch()):
+                for remote in read_order(self.repo, self.config, branch):
                     try:
                         store = remote.open()
                         store.check()
                         stores.append(store)
                     except FatalError as exc:
                         warn(str(exc))
-                self._stores = stores
-            return self._stores
+                self._stores[branch] = stores
+            return self._stores[branch]
 
-    def submit(self, oid: str, size: int, path: str) -> cf.Future[bool]:
-        return self.pool.submit(self._fetch, Item(oid, size, path))
+    def submit(self, oid: str, size: int, path: str, ref: str | None = None
+               ) -> cf.Future[bool]:
+        """``ref`` is the ref git is checking out (its smudge request's ``ref=``): during
+        `git switch B`, HEAD still names the old branch, so B's routing comes from there."""
+        branch = branch_of_ref(ref) or self.repo.current_branch()
+        return self.pool.submit(self._fetch, Item(oid, size, path), branch)
 
-    def _fetch(self, item: Item) -> bool:
-        stores = self.stores()
+    def _fetch(self, item: Item, branch: str | None) -> bool:
+        stores = self.stores(branch)
         if not stores:
             return False
         try:
@@ -352,6 +357,20 @@ class FilterFetcher:
 
     def close(self) -> None:
         self.pool.shutdown(wait=True)
+
+
+def branch_of_ref(ref: str | None) -> str | None:
+    """The branch a checked-out ref stands for: ``refs/heads/B`` is B, and so is
+    ``refs/remotes/origin/B``, which git names when `git switch B` creates B from origin's
+    copy (the remote's name is taken to hold no slash). Tags and commits: None."""
+    if not ref:
+        return None
+    if ref.startswith("refs/heads/"):
+        return ref[len("refs/heads/"):]
+    if ref.startswith("refs/remotes/"):
+        _, _, branch = ref[len("refs/remotes/"):].partition("/")
+        return branch or None
+    return None
 
 
 def filter_fetcher(repo: Repo, config: Config) -> FilterFetcher | None:

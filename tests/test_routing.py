@@ -119,3 +119,31 @@ def test_unknown_route_is_one_clear_error(tmp_path: Path, s3: S3) -> None:
     proc = repo.data("push", check=False)
     assert proc.returncode != 0
     assert "routes branch 'wip/a' to data remote 'nowhere'" in proc.stderr
+
+
+def test_switch_reads_the_target_branchs_store_first(tmp_path: Path) -> None:
+    """During `git switch B` HEAD still names the old branch; the filter takes B's routing
+    from the smudge request's ref. Both local stores hold the object, but the default's copy
+    is corrupt: reading the default first would leave a pointer (hooks are off here)."""
+    bare = tmp_path / "team.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(bare)], check=True)
+    origin, scratch = tmp_path / "origin-store", tmp_path / "scratch-store"
+    repo = make_repo(tmp_path / "work")
+    repo.git("remote", "add", "origin", str(bare))
+    repo.data("remote", "add", "origin", origin.as_uri(), "--default")
+    repo.data("remote", "add", "scratch", scratch.as_uri(), "--branch", "experiments/*")
+    repo.commit_all("main")
+    repo.git("push", "-q", "origin", "main")
+    repo.git("checkout", "-q", "-b", "experiments/x")
+    repo.write("data/exp.bin", EXPERIMENT_FILE)
+    repo.commit_all("experiment")
+    repo.git("push", "-q", "origin", "experiments/x")
+    (stored,) = [p for p in (scratch / "objects").rglob("*") if p.is_file()]
+    copy = origin / stored.relative_to(scratch)
+    copy.parent.mkdir(parents=True)
+    copy.write_bytes(b"rotten" + EXPERIMENT_FILE[6:])
+
+    clone = Repo(tmp_path / "clone")
+    Repo(tmp_path).data("clone", str(bare), str(clone.path))
+    clone.git("-c", f"core.hooksPath={tmp_path / 'no-hooks'}", "switch", "-q", "experiments/x")
+    assert clone.read("data/exp.bin") == EXPERIMENT_FILE

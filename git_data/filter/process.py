@@ -26,7 +26,8 @@ PIPE_SIZE = 1 << 20
 class Fetcher(Protocol):
     """Supplies objects missing from the cache (a store behind the transfer queue)."""
 
-    def submit(self, oid: str, size: int, path: str) -> cf.Future[bool]: ...
+    def submit(self, oid: str, size: int, path: str, ref: str | None = None
+               ) -> cf.Future[bool]: ...
     def close(self) -> None: ...
 
 
@@ -224,7 +225,7 @@ class FilterProcess:
         if self.cache.has(ptr.oid) or self.fetcher is None:
             self.send_object(path, ptr, fetched_ok=self.cache.has(ptr.oid))
             return
-        future = self.fetcher.submit(ptr.oid, ptr.size, path)
+        future = self.fetcher.submit(ptr.oid, ptr.size, path, request.get("ref"))
         if request.get("can-delay") == "1":
             self.delayed[path] = (ptr, future)
             self.writer.text_list("status=delayed")
