@@ -1,8 +1,9 @@
 """The local object cache: ``<cache>/objects/<hex[0:2]>/<hex[2:4]>/<hex>``.
 
-Objects are written to ``<cache>/tmp/`` first, hashed while they are written, and renamed
-into place only when complete, so a reader never sees a partial object and a killed writer
-leaves at most a temporary file (removed by ``git data gc``). Objects are read-only and never
+Objects are written to a temporary name first (``<cache>/tmp/``, or beside the final name for
+objects under a MiB, see ObjectWriter), hashed while they are written, and renamed into place
+only when complete, so a reader never sees a partial object and a killed writer leaves at
+most a temporary file (``.obj-*``, removed by ``git data gc``). Objects are read-only and never
 modified once present; two writers racing on the same oid both rename identical bytes.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,37 +32,86 @@ class CorruptObject(FatalError):
 
 
 class ObjectWriter:
-    """Streams bytes into a temporary file while hashing them; ``commit`` renames into place."""
+    """Streams bytes into a temporary file while hashing them; ``commit`` renames into place.
+
+    The first MiB is gathered in memory and no file exists until more arrives, so an object
+    smaller than that is written only once its oid is known: not at all when the cache
+    already holds it, else to a temporary name in its final folder. Creating files is what
+    costs most for many small objects (a file system allocates an inode for each)."""
 
     def __init__(self, cache: Cache, algo: str) -> None:
         self.cache = cache
         self.hasher = hashing.new_hasher(algo)
         self.algo = algo
         self.size = 0
-        cache.tmp_dir.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=cache.tmp_dir, prefix=f"obj-{os.getpid()}-")
-        self.tmp_path = Path(name)
-        self.file = os.fdopen(fd, "wb", buffering=hashing.CHUNK)  # one write per MiB
+        self.tmp_path: Path | None = None
+        self.file: BinaryIO | None = None
+        self._buffer = _take_buffer()  # small writes gathered into one system call per MiB
+        self._filled = 0
 
     def write(self, data: bytes | memoryview) -> None:
         self.hasher.update(data)
-        self.file.write(data)
         self.size += len(data)
+        size = len(data)
+        if self._filled + size > len(self._buffer):
+            self._flush()
+        if size >= len(self._buffer):
+            self._write_all(data)
+            return
+        self._buffer[self._filled:self._filled + size] = data
+        self._filled += size
+
+    def _open(self, folder: Path) -> BinaryIO:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=folder, prefix=f".obj-{os.getpid()}-")
+        self.tmp_path = Path(name)
+        self.file = os.fdopen(fd, "wb", buffering=0)
+        return self.file
+
+    def _flush(self) -> None:
+        if self._filled:
+            self._write_all(memoryview(self._buffer)[:self._filled])
+            self._filled = 0
+
+    def _write_all(self, data: bytes | bytearray | memoryview) -> None:
+        file = self.file or self._open(self.cache.tmp_dir)
+        view = memoryview(data)
+        while view:
+            view = view[file.write(view):]
 
     def commit(self, expected_oid: str | None = None) -> str:
         """Finish: returns the oid. With ``expected_oid`` a mismatch discards the bytes."""
-        self.file.close()
         oid = f"{self.algo}:{self.hasher.hexdigest()}"
         if expected_oid is not None and oid != expected_oid:
             self.abort()
             raise FatalError(f"downloaded bytes for {expected_oid} hash to {oid}; rejected")
-        self.cache.adopt(self.tmp_path, oid)
+        try:
+            if self.file is None and self.cache.has(oid):
+                return oid  # small and already cached: nothing to write
+            if self.file is None:
+                self._open(self.cache.path(oid).parent)
+            self._flush()
+            assert self.file is not None and self.tmp_path is not None
+            self.file.close()
+            self.cache.adopt(self.tmp_path, oid)
+        except BaseException:
+            self.abort()
+            raise
+        finally:
+            self._release()
         return oid
 
     def abort(self) -> None:
-        if not self.file.closed:
+        if self.file is not None and not self.file.closed:
             self.file.close()
-        self.tmp_path.unlink(missing_ok=True)
+        if self.tmp_path is not None:
+            self.tmp_path.unlink(missing_ok=True)
+        self._release()
+
+    def _release(self) -> None:
+        if self._buffer:
+            _give_back(self._buffer)
+            self._buffer = bytearray()
 
     def __enter__(self) -> ObjectWriter:
         return self
@@ -68,6 +119,23 @@ class ObjectWriter:
     def __exit__(self, exc_type: object, *_: object) -> None:
         if exc_type is not None:
             self.abort()
+
+
+_local = threading.local()
+
+
+def _take_buffer() -> bytearray:
+    """A write buffer kept per thread and reused by every object it writes: allocating a
+    fresh MiB per object costs a mapping and page faults each time."""
+    spare: list[bytearray] = getattr(_local, "spare", [])
+    return spare.pop() if spare else bytearray(hashing.CHUNK)
+
+
+def _give_back(buffer: bytearray) -> None:
+    if not hasattr(_local, "spare"):
+        _local.spare = []
+    if not _local.spare:  # one kept per thread is enough
+        _local.spare.append(buffer)
 
 
 class Cache:
@@ -136,10 +204,11 @@ class Cache:
         return dest
 
     def stale_tmp_files(self, max_age_s: float = TMP_MAX_AGE_S) -> list[Path]:
-        if not self.tmp_dir.is_dir():
-            return []
+        """Temporary files of writers long gone: in tmp/, and ``.obj-*`` beside objects."""
         cutoff = time.time() - max_age_s
-        return [p for p in self.tmp_dir.iterdir() if p.is_file() and p.stat().st_mtime < cutoff]
+        found = list(self.tmp_dir.iterdir()) if self.tmp_dir.is_dir() else []
+        found += self.objects_dir.glob("*/*/.obj-*")
+        return [p for p in found if p.is_file() and p.stat().st_mtime < cutoff]
 
 
 def copy_stream(source: BinaryIO, writer: ObjectWriter, chunk: int = hashing.CHUNK) -> None:

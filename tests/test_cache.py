@@ -4,6 +4,7 @@ import os
 from pathlib import Path
 
 import pytest
+from conftest import random_bytes
 
 from git_data import hashing
 from git_data.cache import Cache
@@ -22,7 +23,8 @@ def test_insert_is_read_only_and_in_layout(tmp_path: Path) -> None:
     assert path.read_bytes() == src.read_bytes()
     assert not os.access(path, os.W_OK) or os.geteuid() == 0
     assert oct(path.stat().st_mode & 0o777) == oct(0o444)
-    assert list((tmp_path / "c" / "tmp").iterdir()) == []
+    leftovers = [p for p in (tmp_path / "c").rglob("*") if p.is_file() and p != path]
+    assert leftovers == []  # no temporary file anywhere
     assert cache.verify(oid) is None
 
 
@@ -33,7 +35,8 @@ def test_writer_rejects_wrong_expected_oid_and_leaves_nothing(tmp_path: Path) ->
     with pytest.raises(FatalError, match="rejected"):
         writer.commit(expected_oid="xxh128:" + "0" * 32)
     assert list(cache.iter_oids()) == []
-    assert list((tmp_path / "c" / "tmp").iterdir()) == []
+    leftovers = [p for p in (tmp_path / "c").rglob("*") if p.is_file()]
+    assert leftovers == []  # no temporary file anywhere
 
 
 def test_aborted_writer_leaves_nothing(tmp_path: Path) -> None:
@@ -42,7 +45,8 @@ def test_aborted_writer_leaves_nothing(tmp_path: Path) -> None:
         writer.write(b"partial")
         raise RuntimeError("interrupted")
     assert list(cache.iter_oids()) == []
-    assert list((tmp_path / "c" / "tmp").iterdir()) == []
+    leftovers = [p for p in (tmp_path / "c").rglob("*") if p.is_file()]
+    assert leftovers == []  # no temporary file anywhere
 
 
 def test_verify_detects_altered_bytes_and_quarantine_keeps_them(tmp_path: Path) -> None:
@@ -57,3 +61,31 @@ def test_verify_detects_altered_bytes_and_quarantine_keeps_them(tmp_path: Path) 
     moved = cache.quarantine(oid)
     assert moved.read_bytes() == b"bad bytes!"
     assert not cache.has(oid)
+
+
+def test_small_object_already_cached_is_not_written_again(tmp_path: Path) -> None:
+    cache = Cache(tmp_path / "c")
+    oid = cache.insert_file(_file(tmp_path / "f", b"small" * 100))
+    inode = cache.path(oid).stat().st_ino
+    assert cache.insert_file(tmp_path / "f") == oid
+    assert cache.path(oid).stat().st_ino == inode  # the same file, not a fresh copy
+
+
+@pytest.mark.parametrize("size", [10, (1 << 20) - 1, 1 << 20, (3 << 20) + 7])
+def test_interleaved_writers_in_one_thread_keep_their_bytes(tmp_path: Path, size: int) -> None:
+    """Writers share a per-thread buffer pool; two open at once must not mix their bytes."""
+    cache = Cache(tmp_path / "c")
+    first, second = random_bytes(size, seed=1), random_bytes(size, seed=2)
+    a, b = cache.writer(), cache.writer()
+    for start in range(0, size, 70_000):
+        a.write(first[start:start + 70_000])
+        b.write(second[start:start + 70_000])
+    oid_a, oid_b = a.commit(), b.commit()
+    assert cache.path(oid_a).read_bytes() == first
+    assert cache.path(oid_b).read_bytes() == second
+    assert [p for p in (tmp_path / "c").rglob(".obj-*")] == []
+
+
+def _file(path: Path, content: bytes) -> Path:
+    path.write_bytes(content)
+    return path
