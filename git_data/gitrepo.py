@@ -130,8 +130,8 @@ class Repo:
         at most: blobs seen before are answered by the memo."""
         if not candidates:
             return []
-        memo = self.blob_memo
         unique = list(dict.fromkeys(sha for _, sha in candidates))
+        memo = self._memo_for(len(unique))
         unknown = [sha for sha in unique if sha not in memo]
         if unknown:
             memo.update(self._parse_blobs(unknown))
@@ -157,6 +157,11 @@ class Repo:
     @cached_property
     def blob_memo(self) -> BlobMemo:
         return BlobMemo(self.common_dir / "data" / BlobMemo.FILE_NAME)
+
+    def _memo_for(self, count: int) -> BlobMemo:
+        """The shared memo for big reads; a throw-away one for a few blobs, which git reads
+        faster than the memo file loads (a push of one commit, say)."""
+        return self.blob_memo if count >= BlobMemo.WORTH_IT else BlobMemo(None)
 
     def blob_pointer(self, blob_id: pygit2.Oid, odb: pygit2.Odb | None = None
                      ) -> pointer.Pointer | None:
@@ -187,8 +192,9 @@ class Repo:
         are asked in one batch, and only blobs small enough to be pointers are read."""
         if not entries:
             return []
-        memo = self.blob_memo
-        unknown = [sha for sha in dict.fromkeys(sha for _, sha in entries) if sha not in memo]
+        unique = list(dict.fromkeys(sha for _, sha in entries))
+        memo = self._memo_for(len(unique))
+        unknown = [sha for sha in unique if sha not in memo]
         if unknown:
             sizes = self.git("cat-file", "--batch-check=%(objectname) %(objectsize)",
                              input="".join(f"{s}\n" for s in unknown).encode()).split(b"\n")
@@ -214,36 +220,52 @@ class BlobMemo:
     reading thousands of pointer blobs on every run.
 
     ``$GIT_COMMON_DIR/data/blob-pointers``: ``sha<TAB>oid<TAB>size`` or ``sha<TAB>-`` lines,
-    appended; started afresh past ``MAX_BYTES``. A missing or torn file only costs reads.
+    appended; started afresh past ``MAX_BYTES``. A missing, torn or garbled line only costs
+    a read: lines are checked when first used, not when the file loads.
     """
 
     FILE_NAME = "blob-pointers"
     MAX_BYTES = 32 << 20
+    WORTH_IT = 200  # blobs to look up before loading the file pays
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path | None) -> None:
         self.path = path
+        self._raw: dict[str, str] = {}
         self._known: dict[str, pointer.Pointer | None] = {}
+        if path is None:
+            return
         try:
             text = path.read_text()
         except (OSError, UnicodeDecodeError):
             return
         for line in text.split("\n")[:-1]:  # an unterminated last line is torn: skipped
-            fields = line.split("\t")
-            if len(fields[0]) not in (40, 64):
-                continue
-            if len(fields) == 2 and fields[1] == "-":
-                self._known[fields[0]] = None
-            elif len(fields) == 3 and fields[2].isdigit() and pointer.is_oid(fields[1]):
-                self._known[fields[0]] = pointer.Pointer(fields[1], int(fields[2]))
+            sha, sep, rest = line.partition("\t")
+            if sep:
+                self._raw[sha] = rest
+
+    def _lookup(self, sha: str) -> bool:
+        rest = self._raw.pop(sha, None)
+        if rest is None:
+            return False
+        if rest == "-":
+            self._known[sha] = None
+            return True
+        oid, _, size = rest.partition("\t")
+        if size.isdigit() and pointer.is_oid(oid):
+            self._known[sha] = pointer.Pointer(oid, int(size))
+            return True
+        return False
 
     def __contains__(self, sha: str) -> bool:
-        return sha in self._known
+        return sha in self._known or self._lookup(sha)
 
     def get(self, sha: str) -> pointer.Pointer | None:
-        return self._known.get(sha)
+        return self._known.get(sha) if sha in self else None
 
     def update(self, parsed: dict[str, pointer.Pointer | None]) -> None:
         self._known.update(parsed)
+        if self.path is None or not parsed:
+            return
         lines = "".join(f"{sha}\t{p.oid}\t{p.size}\n" if p else f"{sha}\t-\n"
                         for sha, p in parsed.items())
         try:

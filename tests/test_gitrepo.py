@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from conftest import Repo, random_bytes
 
 from git_data import hashing
@@ -9,7 +10,17 @@ from git_data.gitrepo import BlobMemo
 from git_data.gitrepo import Repo as GitRepo
 
 
-def test_index_pointers_with_and_without_memo_agree(repo: Repo) -> None:
+def test_few_blobs_are_read_without_the_memo(repo: Repo) -> None:
+    repo.write("data/a.bin", random_bytes(5000, seed=1))
+    repo.commit_all()
+    (entry,) = GitRepo(repo.path).index_pointers()
+    assert entry.oid == hashing.hash_bytes(random_bytes(5000, seed=1))
+    assert not (repo.path / ".git" / "data" / BlobMemo.FILE_NAME).exists()
+
+
+def test_index_pointers_with_and_without_memo_agree(repo: Repo,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(BlobMemo, "WORTH_IT", 0)
     repo.write("data/a.bin", random_bytes(5000, seed=1))
     repo.write("notes.txt", b"plain text, not tracked")
     repo.write("big.txt", b"x" * 5000)
@@ -24,7 +35,9 @@ def test_index_pointers_with_and_without_memo_agree(repo: Repo) -> None:
     assert memo_file.read_text().splitlines() == lines  # nothing new was read
 
 
-def test_torn_or_garbled_memo_lines_are_ignored(repo: Repo) -> None:
+def test_torn_or_garbled_memo_lines_are_ignored(repo: Repo,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(BlobMemo, "WORTH_IT", 0)
     content = random_bytes(5000, seed=2)
     repo.write("data/a.bin", content)
     repo.commit_all()

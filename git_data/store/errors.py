@@ -9,7 +9,6 @@ SlowDown/throttling) is retried with backoff by the caller; anything else is per
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import http.client
 import socket
@@ -83,7 +82,7 @@ def _network_error(exc: BaseException) -> bool:
         pass
     from fsspec.exceptions import FSTimeoutError
 
-    network += (ConnectionError, TimeoutError, socket.timeout, asyncio.TimeoutError,
+    network += (ConnectionError, TimeoutError, socket.timeout, _asyncio_timeout(),
                 http.client.IncompleteRead, http.client.RemoteDisconnected, FSTimeoutError)
     if isinstance(exc, network):
         return True
@@ -116,3 +115,9 @@ def redact(text: str, secrets: Iterable[str]) -> str:
         if secret and len(secret) >= 4:
             text = text.replace(secret, "***")
     return text
+
+
+def _asyncio_timeout() -> type[BaseException]:
+    import asyncio  # only when an error is classified: its import costs 50 ms at start-up
+
+    return asyncio.TimeoutError
