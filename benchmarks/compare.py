@@ -63,6 +63,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="small workloads, 1 repetition")
     ap.add_argument("--s3", action="store_true", help="also run against a local SeaweedFS S3")
+    ap.add_argument("--s3-only", action="store_true",
+                    help="run only against the SeaweedFS S3 (no local-directory tables)")
     ap.add_argument("--tools", default="gitdata,lfs,dvc", help="comma list of gitdata,lfs,dvc")
     ap.add_argument("--workloads", default="W1,W2,W3,W4,W5", help="comma list (bases added)")
     ap.add_argument("--reps", type=int, default=None,
@@ -73,6 +75,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     args = ap.parse_args(argv)
     args.tools = [t.strip() for t in args.tools.split(",") if t.strip()]
+    args.s3 = args.s3 or args.s3_only
     unknown = set(args.tools) - set(TOOLS)
     if unknown:
         ap.error(f"unknown tools: {', '.join(sorted(unknown))} (known: {', '.join(TOOLS)})")
@@ -276,7 +279,7 @@ def run_group(tool: Tool, group: list[Workload], sources: dict[str, Source], ctx
 def plan(args: argparse.Namespace, works: dict[str, Workload], reps: dict[str, int]
          ) -> Iterator[tuple[str, list[Workload], int, int]]:
     """(backend, group, repetition, of) in the order they run."""
-    backends = ["local", "s3"] if args.s3 else ["local"]
+    backends = ["s3"] if args.s3_only else ["local", "s3"] if args.s3 else ["local"]
     for backend in backends:
         for keys in GROUPS:
             group = [works[k] for k in keys if k in works]
@@ -341,7 +344,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         endpoint = s3.start() if s3 else ""
         sources = generate_sources(works, root)
-        floor = physical_floor(sources["W2"].files(), root) if "W2" in sources else None
+        floor = (physical_floor(sources["W2"].files(), root)
+                 if "W2" in sources and not args.s3_only else None)
         raw, failed_logs = run_all(args, tools, works, reps, sources, root, endpoint)
     finally:
         if s3:

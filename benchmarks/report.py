@@ -171,6 +171,22 @@ def targets(wk: str, per_tool: dict[str, dict[str, Any]]) -> list[str]:
     return out
 
 
+def throughput(wk: str, info: dict[str, Any], per_tool: dict[str, dict[str, Any]]
+               ) -> list[str]:
+    """W2's add + commit as bytes per second (track and commit included), for the 1 GB/s
+    target of `git add` on large files."""
+    if wk != "W2":
+        return []
+    rates = []
+    for tool, entries in per_tool.items():
+        entry = entries.get("add_commit")
+        if entry and entry["status"] == "ok" and entry["median_s"]:
+            gb_s = info["files"] * info["size"] / entry["median_s"] / 1e9
+            rates.append(f"{LABELS.get(tool, tool)} {gb_s:.2f} GB/s")
+    return [f"- add + commit throughput ({human_size(info['files'] * info['size'])}, "
+            f"track and commit included): {', '.join(rates)}."] if rates else []
+
+
 def markdown(doc: dict[str, Any]) -> str:
     meta = doc["meta"]
     v = "; ".join(f"{LABELS.get(k, k)}: {val}" for k, val in meta["versions"].items())
@@ -194,7 +210,8 @@ def markdown(doc: dict[str, Any]) -> str:
             info = doc["workloads"][wk]
             lines += [f"### {info['title']} — median of {info['reps']}", ""]
             lines += table(per_tool, doc["steps"]) + [""]
-            extra = failures(per_tool, doc["steps"]) + targets(wk, per_tool)
+            extra = (failures(per_tool, doc["steps"]) + targets(wk, per_tool)
+                     + throughput(wk, info, per_tool))
             lines += extra + [""] if extra else []
     return "\n".join(lines)
 
