@@ -55,7 +55,11 @@ from workloads import Source, Workload, generate, workloads
 HERE = Path(__file__).resolve().parent
 STEPS = ("add_commit", "push", "clone", "pull_folder", "switch", "status_git", "status_tool")
 GROUPS = (("W1", "W4"), ("W2",), ("W3", "W5"))
-HEAVY = ("W2", "W3", "W5")  # one repetition in a full run unless --reps says otherwise
+HEAVY = ("W2", "W3", "W5")
+# Run folders of these are deleted at the end, not between tools: deleting 100,000 files
+# leaves ext4 slow to create files for the next minute (it skips recently freed inodes),
+# which would be charged to whichever tool runs next.
+MANY_FILES = ("W3",)  # one repetition in a full run unless --reps says otherwise
 Outcome = dict[str, StepResult]
 
 
@@ -295,6 +299,7 @@ def run_all(args: argparse.Namespace, tools: dict[str, Tool], works: dict[str, W
     """raw[backend][workload][tool] = list of Outcome, one per repetition; plus failed runs."""
     raw: dict = {}
     failed_logs: list[str] = []
+    deferred: list[Path] = []
     timeout = args.step_timeout or (120.0 if args.quick else 600.0)
     for backend, group, rep, count in plan(args, works, reps):
         for key, tool in tools.items():
@@ -312,7 +317,9 @@ def run_all(args: argparse.Namespace, tools: dict[str, Tool], works: dict[str, W
             except (OSError, subprocess.SubprocessError) as exc:  # the other runs go on
                 outcome = {w.key: {s: StepResult(error=f"benchmark error: {exc!r}")
                                    for s in STEPS} for w in group}
-            if not args.keep:
+            if not args.keep and any(w.key in MANY_FILES for w in group):
+                deferred.append(ctx.root)
+            elif not args.keep:
                 shutil.rmtree(ctx.root, ignore_errors=True)
             for wk, steps in outcome.items():
                 raw.setdefault(backend, {}).setdefault(wk, {}).setdefault(key, []).append(steps)
@@ -320,6 +327,8 @@ def run_all(args: argparse.Namespace, tools: dict[str, Tool], works: dict[str, W
                                            time.perf_counter() - start), flush=True)
             if any(not s.ok for steps in outcome.values() for s in steps.values()):
                 failed_logs.append(str(logs))
+    for folder in deferred:
+        shutil.rmtree(folder, ignore_errors=True)
     return raw, failed_logs
 
 

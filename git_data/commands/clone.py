@@ -67,9 +67,14 @@ def clone(url: str, directory: str | None, no_data: bool, include: list[str] | N
 
 def _git_clone(url: str, target: str, quiet: bool, git_args: tuple[str, ...]) -> None:
     env = dict(os.environ, GIT_DATA_SKIP_SMUDGE="1")
-    cmd = ["git", "clone", *(["-q"] if quiet else []), *git_args, url, target]
-    # A global filter would try to fetch during git's own checkout; we fetch afterwards, in
-    # parallel, for exactly the files asked for.
+    # git's own checkout writes the pointer files as they are, with no filter process (a
+    # global install would otherwise start one and answer every file with its pointer); the
+    # data is fetched afterwards, in parallel, for exactly the files asked for. `git -c`
+    # (not `git clone -c`) keeps these settings out of the new repository's config.
+    no_filter = [f"filter.data.{key}=" for key in ("process", "smudge", "clean")]
+    cmd = ["git", *[arg for kv in no_filter for arg in ("-c", kv)],
+           "-c", "filter.data.required=false",
+           "clone", *(["-q"] if quiet else []), *git_args, url, target]
     proc = subprocess.run(cmd, env=env)
     if proc.returncode != 0:
         raise FatalError(f"git clone of {url} failed (exit {proc.returncode}); see git's "
