@@ -129,12 +129,12 @@ def dedupe(items: Iterable[Item]) -> list[Item]:
 
 
 class TransferQueue:
-    def __init__(self, cache: Cache, workers: int = DEFAULT_TRANSFERS,
+    def __init__(self, cache: Cache, workers: int | None = None,
                  retries: int = DEFAULT_RETRIES, quiet: bool = False, links: bool = True
                  ) -> None:
         self.cache = cache
         self.links = links  # hard-link between the cache and a local store (data.localLinks)
-        self.workers = max(1, workers)
+        self.workers = max(1, workers) if workers else None  # None: each store's own default
         self.retries = retries
         self.quiet = quiet
         self._known: dict[str, KnownObjects] = {}
@@ -150,13 +150,14 @@ class TransferQueue:
 
     @classmethod
     def for_repo(cls, config: Config, quiet: bool = False) -> TransferQueue:
-        return cls(Cache(config.cache_dir), config.get_int("data.transfers", DEFAULT_TRANSFERS),
+        transfers = config.get_int("data.transfers", 0)
+        return cls(Cache(config.cache_dir), transfers or None,
                    config.get_int("data.retries", DEFAULT_RETRIES), quiet,
                    config.get_bool("data.localLinks", True))
 
     # ----- policy ------------------------------------------------------------------------
     def _run(self, label: str, items: list[Item], action: Callable[[Item], object],
-             store_name: str, result: Result) -> Result:
+             store_name: str, result: Result, stores: list[Store]) -> Result:
         progress = Progress(label, len(items), sum(i.size for i in items),
                             enabled=False if self.quiet else None)
         lock = threading.Lock()
@@ -172,7 +173,8 @@ class TransferQueue:
                 result.done.append(item)
             progress.advance(item.size, 1)
 
-        with cf.ThreadPoolExecutor(self.workers) as pool:
+        workers = self.workers or max([s.transfers for s in stores] or [DEFAULT_TRANSFERS])
+        with cf.ThreadPoolExecutor(workers) as pool:
             list(pool.map(one, items))
         progress.done()
         return result
@@ -205,7 +207,7 @@ class TransferQueue:
         todo = [i for i in todo if i.oid not in present]
         self._run("Uploading data", todo,
                   lambda i: store.put_object(i.oid, str(self.cache.path(i.oid)), self.links),
-                  store.describe(), result)
+                  store.describe(), result, [store])
         known.add(i.oid for i in result.done + result.skipped)
         return result
 
@@ -223,7 +225,8 @@ class TransferQueue:
             return result
         stores = usable(stores)
         names = ", ".join(s.describe() for s in stores)
-        self._run("Downloading data", todo, lambda i: self.fetch_one(i, stores), names, result)
+        self._run("Downloading data", todo, lambda i: self.fetch_one(i, stores), names, result,
+                  stores)
         return result
 
     def fetch_one(self, item: Item, stores: list[Store]) -> None:
@@ -315,7 +318,8 @@ class FilterFetcher:
     def __init__(self, repo: Repo, config: Config) -> None:
         self.repo = repo
         self.config = config
-        self.pool = cf.ThreadPoolExecutor(config.get_int("data.transfers", DEFAULT_TRANSFERS))
+        # checkout asks for objects one at a time; the pool bounds how many are in flight
+        self.pool = cf.ThreadPoolExecutor(config.get_int("data.transfers", 0) or 16)
         self.queue = TransferQueue.for_repo(config, quiet=True)
         self._stores: dict[str | None, list[Store]] = {}
         self._lock = threading.Lock()

@@ -45,6 +45,8 @@ def object_key(oid: str) -> str:
 class Store:
     """One store: an fsspec filesystem and a root path inside it."""
 
+    transfers = 8  # parallel transfers when data.transfers does not say (disk-bound here)
+
     def __init__(self, url: str, name: str = "", storage_options: dict[str, Any] | None = None
                  ) -> None:
         self.url = url

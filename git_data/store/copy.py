@@ -58,7 +58,7 @@ def copy_objects(queue: TransferQueue, items: Iterable[Item], sources: list[Stor
             result.modes[item.oid] = mode
 
     queue._run("Copying data", [i for i in todo if i.oid in origin], one, target.describe(),
-               result)
+               result, [target, *sources])
     verify_sizes(target, result)
     queue.known(target.url).add(i.oid for i in result.done + result.skipped)
     return result
