@@ -24,7 +24,7 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from . import pointer
@@ -38,6 +38,9 @@ from .store import CHUNK, Store, StoreError, TransientStoreError, link_into
 
 DEFAULT_TRANSFERS = 8
 DEFAULT_RETRIES = 4
+SMALL_OBJECT = 1 << 20  # below this, a store with a bulk API moves objects in rounds
+BATCH_OBJECTS = 256
+BATCH_BYTES = 64 << 20
 
 
 @dataclass(frozen=True)
@@ -121,6 +124,19 @@ class KnownObjects:
             known.update(new)
 
 
+def _batches(items: list[Item]) -> Iterator[list[Item]]:
+    batch: list[Item] = []
+    size = 0
+    for item in items:
+        if batch and (len(batch) >= BATCH_OBJECTS or size + item.size > BATCH_BYTES):
+            yield batch
+            batch, size = [], 0
+        batch.append(item)
+        size += item.size
+    if batch:
+        yield batch
+
+
 def dedupe(items: Iterable[Item]) -> list[Item]:
     by_oid: dict[str, Item] = {}
     for item in items:
@@ -156,10 +172,14 @@ class TransferQueue:
                    config.get_bool("data.localLinks", True))
 
     # ----- policy ------------------------------------------------------------------------
-    def _run(self, label: str, items: list[Item], action: Callable[[Item], object],
-             store_name: str, result: Result, stores: list[Store]) -> Result:
-        progress = Progress(label, len(items), sum(i.size for i in items),
-                            enabled=False if self.quiet else None)
+    def _progress(self, label: str, items: list[Item]) -> Progress:
+        return Progress(label, len(items), sum(i.size for i in items),
+                        enabled=False if self.quiet else None)
+
+    def _run(self, items: list[Item], action: Callable[[Item], object], store_name: str,
+             result: Result, stores: list[Store], progress: Progress) -> Result:
+        """One worker thread per object in flight (what a local folder and large objects
+        need: the work is disk and streaming)."""
         lock = threading.Lock()
 
         def one(item: Item) -> None:
@@ -178,6 +198,36 @@ class TransferQueue:
             list(pool.map(one, items))
         progress.done()
         return result
+
+    def _run_batched(self, items: list[Item],
+                     action: Callable[[list[Item]], dict[str, BaseException | None]],
+                     store_name: str, result: Result, progress: Progress,
+                     missing: Result | None = None) -> None:
+        """Small objects of a store with a bulk API: rounds of up to ``BATCH_OBJECTS``
+        concurrent requests (``BATCH_BYTES`` at most) on the store's own event loop, not a
+        thread each. A round's transient failures go into the next round, after a backoff;
+        with ``missing``, objects the store lacks are listed there instead of failing."""
+        pending = items
+        for attempt in range(self.retries + 1):
+            if attempt:
+                time.sleep(min(8.0, 0.2 * 2**(attempt - 1)) * (0.5 + random.random()))
+            again: list[Item] = []
+            for batch in _batches(pending):
+                outcome = action(batch)
+                for item in batch:
+                    error = outcome.get(item.oid, PermanentError("no answer for this object"))
+                    if error is None:
+                        result.done.append(item)
+                        progress.advance(item.size, 1)
+                    elif missing is not None and isinstance(error, FileNotFoundError):
+                        missing.failed.append(Failure(item, store_name, _describe(error)))
+                    elif is_permanent(error) or attempt == self.retries:
+                        result.failed.append(Failure(item, store_name, _describe(error)))
+                    else:
+                        again.append(item)
+            pending = again
+            if not pending:
+                return
 
     def _with_retries(self, action: Callable[[], object]) -> None:
         for attempt in range(self.retries + 1):
@@ -205,9 +255,16 @@ class TransferQueue:
         present = store.has_many(i.oid for i in todo) if todo else set()
         result.skipped = [i for i in todo if i.oid in present]
         todo = [i for i in todo if i.oid not in present]
-        self._run("Uploading data", todo,
+        put_many = getattr(store, "put_many", None)
+        small = [i for i in todo if i.size < SMALL_OBJECT] if put_many else []
+        progress = self._progress("Uploading data", todo)
+        if small:
+            self._run_batched(small, lambda batch: put_many(
+                [(i.oid, str(self.cache.path(i.oid))) for i in batch]),
+                store.describe(), result, progress)
+        self._run([i for i in todo if i.size >= SMALL_OBJECT] if put_many else todo,
                   lambda i: store.put_object(i.oid, str(self.cache.path(i.oid)), self.links),
-                  store.describe(), result, [store])
+                  store.describe(), result, [store], progress)
         known.add(i.oid for i in result.done + result.skipped)
         return result
 
@@ -225,9 +282,40 @@ class TransferQueue:
             return result
         stores = usable(stores)
         names = ", ".join(s.describe() for s in stores)
-        self._run("Downloading data", todo, lambda i: self.fetch_one(i, stores), names, result,
-                  stores)
+        progress = self._progress("Downloading data", todo)
+        get_many = getattr(stores[0], "get_many", None) if stores else None
+        if get_many:
+            small = [i for i in todo if i.size < SMALL_OBJECT]
+            elsewhere = Result()  # not in the first store: the one-by-one path tries the rest
+            self._run_batched(small, lambda batch: self._deliver(stores[0], batch, get_many),
+                              stores[0].describe(), result, progress, elsewhere)
+            todo = [i for i in todo if i.size >= SMALL_OBJECT] + [f.item for f in elsewhere.failed]
+        self._run(todo, lambda i: self.fetch_one(i, stores), names, result, stores, progress)
         return result
+
+    def _deliver(self, store: Store, batch: list[Item],
+                 get_many: Callable[[list[str]], dict[str, bytes | BaseException]]
+                 ) -> dict[str, BaseException | None]:
+        """One round of small downloads: each body is verified against its oid before it
+        enters the cache."""
+        outcome: dict[str, BaseException | None] = {}
+        for oid, got in get_many([i.oid for i in batch]).items():
+            if isinstance(got, BaseException):
+                outcome[oid] = got
+                continue
+            algo, _ = pointer.split_oid(oid)
+            with self.cache.writer(algo) as writer:
+                writer.write(got)
+                try:
+                    writer.commit(expected_oid=oid)
+                except FatalError as exc:
+                    outcome[oid] = PermanentError(
+                        f"bytes in {store.describe()} do not match the oid ({exc}); the store "
+                        "copy is corrupt, not cached")
+                    continue
+            outcome[oid] = None
+        self.known(store.url).add(oid for oid, error in outcome.items() if error is None)
+        return outcome
 
     def fetch_one(self, item: Item, stores: list[Store]) -> None:
         """Try each store in order; the first that has the object supplies it."""

@@ -57,8 +57,9 @@ def copy_objects(queue: TransferQueue, items: Iterable[Item], sources: list[Stor
         with lock:
             result.modes[item.oid] = mode
 
-    queue._run("Copying data", [i for i in todo if i.oid in origin], one, target.describe(),
-               result, [target, *sources])
+    copying = [i for i in todo if i.oid in origin]
+    queue._run(copying, one, target.describe(), result, [target, *sources],
+               queue._progress("Copying data", copying))
     verify_sizes(target, result)
     queue.known(target.url).add(i.oid for i in result.done + result.skipped)
     return result

@@ -5,6 +5,8 @@
   or a whole file under 100 MiB, into memory); downloads stream one GET body in chunks.
 - Objects are written with ``If-None-Match: *``, so one already present is never overwritten.
 - Bulk existence checks list key prefixes concurrently instead of one HEAD per object.
+- Many small objects move as concurrent requests on s3fs's event loop (``put_many``,
+  ``get_many``), which the transfer queue uses instead of a thread per object.
 - Retry policy is git-data's: botocore and s3fs retries are off, every error is mapped to a
   one-line :class:`StoreError` (naming the remote, URL and endpoint, never a secret), and the
   transient ones (:class:`TransientStoreError`) are retried here with backoff for metadata
@@ -301,6 +303,48 @@ class S3Store(Store):
             if create and already_exists(exc):
                 return  # present already: never overwritten
             raise
+
+    # ----- many small objects at once ----------------------------------------------------
+    def put_many(self, objects: list[tuple[str, str]]) -> dict[str, BaseException | None]:
+        """Upload small cache objects ((oid, local path) pairs, each read whole) as
+        concurrent PUTs on s3fs's event loop: no thread per object. Returns each oid's
+        error (a StoreError, transient or not), or None when it is stored (or was there)."""
+        async def one(oid: str, path: str) -> tuple[str, BaseException | None]:
+            try:
+                with open(path, "rb") as stream:
+                    body = stream.read()
+                await self.raw._call_s3("put_object", Bucket=self.bucket, Key=self._key(oid),
+                                        Body=body, IfNoneMatch="*", ContentType=CONTENT_TYPE)
+            except Exception as exc:
+                return oid, None if already_exists(exc) else self._mapped(exc)
+            return oid, None
+
+        return dict(self._gather([one(oid, path) for oid, path in objects]))
+
+    def get_many(self, oids: list[str]) -> dict[str, bytes | BaseException]:
+        """Download small objects as concurrent GETs; each oid maps to its bytes (unverified:
+        the caller checks them against the oid) or its error (FileNotFoundError when the
+        store lacks it)."""
+        async def one(oid: str) -> tuple[str, bytes | BaseException]:
+            try:
+                response = await self.raw._call_s3("get_object", Bucket=self.bucket,
+                                                   Key=self._key(oid))
+                async with response["Body"] as body:
+                    return oid, await body.read()
+            except Exception as exc:
+                return oid, self._mapped(exc)
+
+        return dict(self._gather([one(oid) for oid in oids]))
+
+    def _gather(self, coros: list[Awaitable[T]]) -> list[T]:
+        if not self._prepared:
+            self._prepare()
+        return self.run(_gather_limited(coros, self.transfers))
+
+    def _mapped(self, exc: BaseException) -> BaseException:
+        if isinstance(exc, FileNotFoundError) and not missing_bucket(exc):
+            return exc
+        return exc if isinstance(exc, StoreError) else self.error(exc)
 
     def open_object(self, oid: str) -> BinaryIO:
         """One streaming GET (no HEAD first), read in chunks: constant memory."""
