@@ -35,13 +35,31 @@ def select(entries: Iterable[PointerEntry], include: list[str] | None,
 
 
 def reflink_or_copy(source: Path, dest: Path) -> None:
+    """A reflink where the file system can share extents (btrfs, XFS), else an in-kernel
+    copy (copy_file_range: no trip through this process's memory), else a plain copy."""
     with open(source, "rb") as src, open(dest, "wb") as dst:
         try:
             fcntl.ioctl(dst.fileno(), FICLONE, src.fileno())
             return
         except OSError:
             pass
+        try:
+            _copy_in_kernel(src.fileno(), dst.fileno(), os.fstat(src.fileno()).st_size)
+            return
+        except OSError:  # not supported here (e.g. across some file systems): copy
+            src.seek(0)
+            dst.seek(0)
+            dst.truncate()
         shutil.copyfileobj(src, dst, 1 << 20)
+
+
+def _copy_in_kernel(src: int, dst: int, size: int) -> None:
+    left = size
+    while left > 0:
+        copied = os.copy_file_range(src, dst, min(left, 1 << 30))
+        if copied == 0:  # the source shrank: the caller's copy would be short too
+            raise OSError("source ended early")
+        left -= copied
 
 
 def materialize(repo: Repo, cache: Cache, entries: Iterable[PointerEntry]) -> tuple[int, int]:

@@ -39,6 +39,7 @@ from .store import CHUNK, Store, StoreError, TransientStoreError, link_into
 DEFAULT_TRANSFERS = 8
 DEFAULT_RETRIES = 4
 SMALL_OBJECT = 1 << 20  # below this, a store with a bulk API moves objects in rounds
+LARGE_OBJECT = 64 << 20  # from this size, a store that can fetches in concurrent ranges
 BATCH_OBJECTS = 256
 BATCH_BYTES = 64 << 20
 
@@ -322,7 +323,7 @@ class TransferQueue:
         errors = []
         for store in stores:
             try:
-                download_object(self.cache, store, item.oid, self.links)
+                download_object(self.cache, store, item.oid, self.links, item.size)
                 self.known(store.url).add([item.oid])
                 return
             except FileNotFoundError:
@@ -351,11 +352,15 @@ def usable(stores: list[Store]) -> list[Store]:
     return good
 
 
-def download_object(cache: Cache, store: Store, oid: str, link: bool = False) -> None:
+def download_object(cache: Cache, store: Store, oid: str, link: bool = False,
+                    size: int = 0) -> None:
     if cache.has(oid):
         return
     local = store.local_object_path(oid) if link else None
     if local is not None and _link_verified(cache, store, oid, local):
+        return
+    if size >= LARGE_OBJECT and hasattr(store, "download_to"):
+        _download_in_ranges(cache, store, oid, size)
         return
     algo, _ = pointer.split_oid(oid)
     with store.open_object(oid) as source, cache.writer(algo) as writer:
@@ -369,6 +374,24 @@ def download_object(cache: Cache, store: Store, oid: str, link: bool = False) ->
         except FatalError as exc:
             raise PermanentError(f"bytes in {store.describe()} do not match the oid "
                                  f"({exc}); the store copy is corrupt, not cached") from exc
+
+
+def _download_in_ranges(cache: Cache, store: Store, oid: str, size: int) -> None:
+    """A large object in concurrent ranges (see S3Store.download_to), hashed once complete;
+    only then is it renamed into the cache."""
+    cache.tmp_dir.mkdir(parents=True, exist_ok=True)
+    tmp = cache.tmp_dir / f"ranges-{uuid.uuid4().hex}"
+    tmp.touch()
+    try:
+        store.download_to(oid, size, str(tmp))  # type: ignore[attr-defined]
+        actual, got = hash_file(str(tmp), pointer.split_oid(oid)[0])
+        if actual != oid:
+            raise PermanentError(f"bytes in {store.describe()} do not match the oid ({oid} "
+                                 f"hashes to {actual}, {got} bytes); the store copy is "
+                                 "corrupt or not the size its pointer says, not cached")
+        cache.adopt(tmp, oid)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _link_verified(cache: Cache, store: Store, oid: str, source: str) -> bool:

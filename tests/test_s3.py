@@ -83,7 +83,7 @@ def assert_one_line_failure(proc: subprocess.CompletedProcess[str], *fragments: 
 
 
 def test_multipart_upload_and_download_in_bounded_memory(tmp_path: Path, s3: S3) -> None:
-    """110 MiB goes up as a multipart upload and comes down as a stream: the peak memory of
+    """110 MiB goes up as a multipart upload and comes down in ranged GETs: the peak memory of
     the git-data processes grows by far less than the file (s3fs's defaults would read it
     all: one 50 MiB part x 10 at a time)."""
     repo, bare = s3_repo(tmp_path, s3)
