@@ -1,8 +1,13 @@
 """The transfer queue: the one place that owns transfer policy.
 
     items -> dedupe by oid -> ask the store what it has (bulk) -> largest first
-          -> N worker threads (data.transfers, default 8) -> Store moves bytes
+          -> N worker threads (data.transfers; default: the store's, 8 for a local
+             folder, 32 for S3) -> Store moves bytes
           -> retry transient errors with backoff -> Result(done, skipped, failed)
+
+Objects under a MiB bound for a store with a bulk API (S3: ``put_many``/``get_many``) skip
+the threads: they go in rounds of concurrent requests on the store's own event loop, and a
+round's transient failures make up the next round.
 
 Downloads stream into the cache through an ObjectWriter and are verified against their oid
 before they are renamed into place, so a corrupt or partial download never enters the cache.
