@@ -98,7 +98,8 @@ def notes(meta: dict, works: dict[str, Workload]) -> list[str]:
     out.append("git-lfs pushes to the bare git remote over its native file:// transfer "
                "(objects in team.git/lfs/objects), which hard-links objects when the remote "
                "is on the same filesystem (it is here), so its local push copies no bytes; "
-               "it has no S3 backend.")
+               "it has no S3 backend. git-data hard-links between its cache and a local "
+               "store the same way (data.localLinks); DVC copies.")
     out.append("W4 and W5 get their data by `git pull` (DVC: + `dvc pull`) of the new commit "
                "into the clone their base workload made, not by a fresh clone.")
     out.append("DVC tracks data/ as one output (`dvc add data`); its branch switch is "
