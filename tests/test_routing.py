@@ -32,14 +32,24 @@ def routed_repo(tmp_path: Path, s3: S3, scratch_url: str, scratch_endpoint: bool
                 ) -> tuple[Repo, Path]:
     """main's data in the test bucket (origin, default); experiments/* in ``scratch_url``;
     main has pushed data/main.bin, experiments/x has pushed data/exp.bin on top of it."""
+    extra = ["--endpoint-url", s3.endpoint] if scratch_endpoint else []
+    return pushed_branches(tmp_path, [s3.url(), "--endpoint-url", s3.endpoint],
+                           [scratch_url, *extra], MAIN_FILE)
+
+
+def pushed_branches(tmp_path: Path, origin: list[str], scratch: list[str],
+                    main_file: bytes | None) -> tuple[Repo, Path]:
+    """A team repository whose data remote ``origin`` (the default) and ``scratch`` (for
+    experiments/*) are given as `git data remote add` arguments; main (with ``main_file``
+    as data/main.bin) and experiments/x (adding data/exp.bin) are pushed."""
     bare = tmp_path / "team.git"
     subprocess.run(["git", "init", "-q", "--bare", str(bare)], check=True)
     repo = make_repo(tmp_path / "work")
     repo.git("remote", "add", "origin", str(bare))
-    repo.data("remote", "add", "origin", s3.url(), "--endpoint-url", s3.endpoint, "--default")
-    extra = ["--endpoint-url", s3.endpoint] if scratch_endpoint else []
-    repo.data("remote", "add", "scratch", scratch_url, *extra, "--branch", "experiments/*")
-    repo.write("data/main.bin", MAIN_FILE)
+    repo.data("remote", "add", "origin", *origin, "--default")
+    repo.data("remote", "add", "scratch", *scratch, "--branch", "experiments/*")
+    if main_file is not None:
+        repo.write("data/main.bin", main_file)
     repo.commit_all("main data")
     repo.git("push", "-q", "origin", "main")
     repo.git("checkout", "-q", "-b", "experiments/x")
@@ -125,19 +135,8 @@ def test_switch_reads_the_target_branchs_store_first(tmp_path: Path) -> None:
     """During `git switch B` HEAD still names the old branch; the filter takes B's routing
     from the smudge request's ref. Both local stores hold the object, but the default's copy
     is corrupt: reading the default first would leave a pointer (hooks are off here)."""
-    bare = tmp_path / "team.git"
-    subprocess.run(["git", "init", "-q", "--bare", str(bare)], check=True)
     origin, scratch = tmp_path / "origin-store", tmp_path / "scratch-store"
-    repo = make_repo(tmp_path / "work")
-    repo.git("remote", "add", "origin", str(bare))
-    repo.data("remote", "add", "origin", origin.as_uri(), "--default")
-    repo.data("remote", "add", "scratch", scratch.as_uri(), "--branch", "experiments/*")
-    repo.commit_all("main")
-    repo.git("push", "-q", "origin", "main")
-    repo.git("checkout", "-q", "-b", "experiments/x")
-    repo.write("data/exp.bin", EXPERIMENT_FILE)
-    repo.commit_all("experiment")
-    repo.git("push", "-q", "origin", "experiments/x")
+    _, bare = pushed_branches(tmp_path, [origin.as_uri()], [scratch.as_uri()], None)
     (stored,) = [p for p in (scratch / "objects").rglob("*") if p.is_file()]
     copy = origin / stored.relative_to(scratch)
     copy.parent.mkdir(parents=True)
