@@ -51,8 +51,8 @@ class ObjectWriter:
 
     def write(self, data: bytes | memoryview) -> None:
         self.hasher.update(data)
-        self.size += len(data)
         size = len(data)
+        self.size += size
         if self._filled + size > len(self._buffer):
             self._flush()
         if size >= len(self._buffer):
@@ -126,16 +126,15 @@ _local = threading.local()
 
 def _take_buffer() -> bytearray:
     """A write buffer kept per thread and reused by every object it writes: allocating a
-    fresh MiB per object costs a mapping and page faults each time."""
-    spare: list[bytearray] = getattr(_local, "spare", [])
-    return spare.pop() if spare else bytearray(hashing.CHUNK)
+    fresh MiB per object costs a mapping and page faults each time. A writer opened while
+    another is open in the same thread gets a fresh one."""
+    spare: bytearray | None = getattr(_local, "spare", None)
+    _local.spare = None
+    return spare if spare is not None else bytearray(hashing.CHUNK)
 
 
 def _give_back(buffer: bytearray) -> None:
-    if not hasattr(_local, "spare"):
-        _local.spare = []
-    if not _local.spare:  # one kept per thread is enough
-        _local.spare.append(buffer)
+    _local.spare = buffer  # one kept per thread is enough
 
 
 class Cache:
@@ -146,13 +145,15 @@ class Cache:
         self.tmp_dir = root / "tmp"
 
     def path(self, oid: str) -> Path:
-        _, hexdigest = pointer.split_oid(oid)
-        return self.objects_dir / hexdigest[:2] / hexdigest[2:4] / hexdigest
+        return Path(self._path_str(oid))
 
     def has(self, oid: str) -> bool:
-        # strings, not Path objects: status asks this for every tracked file
+        return os.path.isfile(self._path_str(oid))
+
+    def _path_str(self, oid: str) -> str:
+        # a string, not a Path: status asks `has` for every tracked file
         _, h = pointer.split_oid(oid)
-        return os.path.isfile(f"{self._objects}/{h[:2]}/{h[2:4]}/{h}")
+        return f"{self._objects}/{h[:2]}/{h[2:4]}/{h}"
 
     def writer(self, algo: str = hashing.DEFAULT_ALGORITHM) -> ObjectWriter:
         return ObjectWriter(self, algo)

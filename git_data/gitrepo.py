@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import pointer
+from . import appendlog, pointer
 from .errors import FatalError
 
 if TYPE_CHECKING:  # pygit2 costs ~150 ms to import: only the commands that read objects pay
@@ -128,11 +128,11 @@ class Repo:
     def read_pointers(self, candidates: list[tuple[str, str]]) -> list[PointerEntry]:
         """Parse (path, blob sha) pairs of small blobs into pointers, in one git process
         at most: blobs seen before are answered by the memo."""
-        if not candidates:
-            return []
-        unique = list(dict.fromkeys(sha for _, sha in candidates))
-        memo = self._memo_for(len(unique))
-        unknown = [sha for sha in unique if sha not in memo]
+        memo, unknown = self._memo_and_unknown(sha for _, sha in candidates)
+        return self._read_pointers(candidates, memo, unknown)
+
+    def _read_pointers(self, candidates: list[tuple[str, str]], memo: BlobMemo,
+                       unknown: list[str]) -> list[PointerEntry]:
         if unknown:
             memo.update(self._parse_blobs(unknown))
         return [PointerEntry(path, p.oid, p.size) for path, sha in candidates
@@ -145,7 +145,10 @@ class Repo:
         for sha in shas:
             eol = out.index(b"\n", pos)
             header = out[pos:eol].split()
-            size = int(header[2]) if len(header) == 3 else 0
+            if len(header) != 3:  # "<sha> missing" (a partial clone, say): no content follows
+                pos = eol + 1
+                continue
+            size = int(header[2])
             data = out[eol + 1:eol + 1 + size]
             pos = eol + 1 + size + 1
             try:
@@ -158,10 +161,13 @@ class Repo:
     def blob_memo(self) -> BlobMemo:
         return BlobMemo(self.common_dir / "data" / BlobMemo.FILE_NAME)
 
-    def _memo_for(self, count: int) -> BlobMemo:
-        """The shared memo for big reads; a throw-away one for a few blobs, which git reads
-        faster than the memo file loads (a push of one commit, say)."""
-        return self.blob_memo if count >= BlobMemo.WORTH_IT else BlobMemo(None)
+    def _memo_and_unknown(self, shas: Iterable[str]) -> tuple[BlobMemo, list[str]]:
+        """The memo for these blobs and those of them it does not know. The shared memo
+        serves big reads; a few blobs get a throw-away one, as git reads them faster than
+        the memo file loads (a push of one commit, say)."""
+        unique = list(dict.fromkeys(shas))
+        memo = self.blob_memo if len(unique) >= BlobMemo.WORTH_IT else BlobMemo(None)
+        return memo, [sha for sha in unique if sha not in memo]
 
     def blob_pointer(self, blob_id: pygit2.Oid, odb: pygit2.Odb | None = None
                      ) -> pointer.Pointer | None:
@@ -190,11 +196,7 @@ class Repo:
     def blob_pointers(self, entries: list[tuple[str, str]]) -> list[PointerEntry]:
         """Pointers among (path, blob sha) pairs of any size: sizes of blobs not in the memo
         are asked in one batch, and only blobs small enough to be pointers are read."""
-        if not entries:
-            return []
-        unique = list(dict.fromkeys(sha for _, sha in entries))
-        memo = self._memo_for(len(unique))
-        unknown = [sha for sha in unique if sha not in memo]
+        memo, unknown = self._memo_and_unknown(sha for _, sha in entries)
         if unknown:
             sizes = self.git("cat-file", "--batch-check=%(objectname) %(objectsize)",
                              input="".join(f"{s}\n" for s in unknown).encode()).split(b"\n")
@@ -204,8 +206,10 @@ class Repo:
                 if len(parts) == 2 and int(parts[1]) > pointer.MAX_POINTER_SIZE:
                     large[parts[0].decode()] = None
             memo.update(large)
-        return self.read_pointers([(p, s) for p, s in entries
-                                   if s not in memo or memo.get(s) is not None])
+        # the same memo reads the small ones, so what it learns is kept whatever their number
+        candidates = [(p, s) for p, s in entries if s not in memo or memo.get(s) is not None]
+        return self._read_pointers(candidates, memo,
+                                   [s for s in unknown if s not in memo])
 
     def current_branch(self) -> str | None:
         ref = self.git("symbolic-ref", "-q", "HEAD", check=False).decode().strip()
@@ -220,8 +224,9 @@ class BlobMemo:
     reading thousands of pointer blobs on every run.
 
     ``$GIT_COMMON_DIR/data/blob-pointers``: ``sha<TAB>oid<TAB>size`` or ``sha<TAB>-`` lines,
-    appended; started afresh past ``MAX_BYTES``. A missing, torn or garbled line only costs
-    a read: lines are checked when first used, not when the file loads.
+    appended (see appendlog.py); started afresh past ``MAX_BYTES``. A missing, torn or
+    garbled line only costs a read: lines are checked when first used, not when the file
+    loads.
     """
 
     FILE_NAME = "blob-pointers"
@@ -232,13 +237,7 @@ class BlobMemo:
         self.path = path
         self._raw: dict[str, str] = {}
         self._known: dict[str, pointer.Pointer | None] = {}
-        if path is None:
-            return
-        try:
-            text = path.read_text()
-        except (OSError, UnicodeDecodeError):
-            return
-        for line in text.split("\n")[:-1]:  # an unterminated last line is torn: skipped
+        for line in appendlog.complete_lines(path) if path is not None else []:
             sha, sep, rest = line.partition("\t")
             if sep:
                 self._raw[sha] = rest
@@ -269,14 +268,6 @@ class BlobMemo:
         lines = "".join(f"{sha}\t{p.oid}\t{p.size}\n" if p else f"{sha}\t-\n"
                         for sha, p in parsed.items())
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
-            if self.path.exists() and self.path.stat().st_size > self.MAX_BYTES:
-                flags |= os.O_TRUNC
-            fd = os.open(self.path, flags, 0o644)
-            try:
-                os.write(fd, lines.encode())  # one write: appenders do not interleave
-            finally:
-                os.close(fd)
+            appendlog.append(self.path, lines, start_over_past=self.MAX_BYTES)
         except OSError:
             pass  # a read-only repository still works, only slower

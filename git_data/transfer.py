@@ -31,8 +31,9 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from . import pointer
+from . import appendlog, pointer
 from .cache import Cache
 from .config import Config
 from .errors import FatalError
@@ -109,10 +110,7 @@ class KnownObjects:
 
     def _load(self) -> set[str]:
         if self._oids is None:
-            try:
-                self._oids = set(self.path.read_text().split())
-            except FileNotFoundError:
-                self._oids = set()
+            self._oids = {line for line in appendlog.complete_lines(self.path) if line}
         return self._oids
 
     def contains(self, oid: str) -> bool:
@@ -124,9 +122,7 @@ class KnownObjects:
             new = [o for o in dict.fromkeys(oids) if o not in known]
             if not new:
                 return
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with open(self.path, "a") as stream:  # one write: appends do not interleave
-                stream.write("".join(f"{o}\n" for o in new))
+            appendlog.append(self.path, "".join(f"{o}\n" for o in new))
             known.update(new)
 
 
@@ -309,16 +305,11 @@ class TransferQueue:
             if isinstance(got, BaseException):
                 outcome[oid] = got
                 continue
-            algo, _ = pointer.split_oid(oid)
-            with self.cache.writer(algo) as writer:
-                writer.write(got)
-                try:
-                    writer.commit(expected_oid=oid)
-                except FatalError as exc:
-                    outcome[oid] = PermanentError(
-                        f"bytes in {store.describe()} do not match the oid ({exc}); the store "
-                        "copy is corrupt, not cached")
-                    continue
+            try:
+                write_verified(self.cache, store, oid, [got])
+            except PermanentError as exc:
+                outcome[oid] = exc
+                continue
             outcome[oid] = None
         self.known(store.url).add(oid for oid, error in outcome.items() if error is None)
         return outcome
@@ -367,34 +358,29 @@ def download_object(cache: Cache, store: Store, oid: str, link: bool = False,
     if size >= LARGE_OBJECT and hasattr(store, "download_to"):
         _download_in_ranges(cache, store, oid, size)
         return
-    algo, _ = pointer.split_oid(oid)
-    with store.open_object(oid) as source, cache.writer(algo) as writer:
-        while True:
-            chunk = source.read(CHUNK)
-            if not chunk:
-                break
+    with store.open_object(oid) as source:
+        write_verified(cache, store, oid, iter(lambda: source.read(CHUNK), b""))
+
+
+def write_verified(cache: Cache, store: Store, oid: str, chunks: Iterable[bytes]) -> None:
+    """Stream bytes read from ``store`` into the cache as ``oid``; a mismatch leaves nothing."""
+    with cache.writer(pointer.split_oid(oid)[0]) as writer:
+        for chunk in chunks:
             writer.write(chunk)
         try:
             writer.commit(expected_oid=oid)
         except FatalError as exc:
-            raise PermanentError(f"bytes in {store.describe()} do not match the oid "
-                                 f"({exc}); the store copy is corrupt, not cached") from exc
+            raise _corrupt_copy(store, str(exc)) from exc
 
 
 def _download_in_ranges(cache: Cache, store: Store, oid: str, size: int) -> None:
     """A large object in concurrent ranges (see S3Store.download_to), hashed once complete;
     only then is it renamed into the cache."""
-    cache.tmp_dir.mkdir(parents=True, exist_ok=True)
-    tmp = cache.tmp_dir / f"ranges-{uuid.uuid4().hex}"
+    tmp = _tmp_name(cache, "ranges")
     tmp.touch()
     try:
         store.download_to(oid, size, str(tmp))  # type: ignore[attr-defined]
-        actual, got = hash_file(str(tmp), pointer.split_oid(oid)[0])
-        if actual != oid:
-            raise PermanentError(f"bytes in {store.describe()} do not match the oid ({oid} "
-                                 f"hashes to {actual}, {got} bytes); the store copy is "
-                                 "corrupt or not the size its pointer says, not cached")
-        cache.adopt(tmp, oid)
+        _adopt_verified(cache, store, oid, tmp)
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -402,23 +388,36 @@ def _download_in_ranges(cache: Cache, store: Store, oid: str, size: int) -> None
 def _link_verified(cache: Cache, store: Store, oid: str, source: str) -> bool:
     """Hard-link a local store's object into the cache after hashing it (a link shares the
     inode, so this checks the very bytes the cache will hold). False: copy instead."""
-    cache.tmp_dir.mkdir(parents=True, exist_ok=True)
-    tmp = cache.tmp_dir / f"link-{uuid.uuid4().hex}"
+    tmp = _tmp_name(cache, "link")
     if not link_into(source, str(tmp)):
         if not os.path.exists(source):
             raise FileNotFoundError(source)
         return False
     try:
-        actual, _ = hash_file(str(tmp), pointer.split_oid(oid)[0])
-        if actual != oid:
-            raise PermanentError(f"bytes in {store.describe()} do not match the oid ({oid} "
-                                 f"hashes to {actual}); the store copy is corrupt, not cached")
-        cache.adopt(tmp, oid)
+        _adopt_verified(cache, store, oid, tmp)
     except PermissionError:  # e.g. another user's object we may not make read-only
         return False
     finally:
         tmp.unlink(missing_ok=True)
     return True
+
+
+def _tmp_name(cache: Cache, kind: str) -> Path:
+    cache.tmp_dir.mkdir(parents=True, exist_ok=True)
+    return cache.tmp_dir / f"{kind}-{uuid.uuid4().hex}"
+
+
+def _adopt_verified(cache: Cache, store: Store, oid: str, tmp: Path) -> None:
+    """Hash a complete file from ``store`` and rename it into the cache as ``oid``."""
+    actual, size = hash_file(str(tmp), pointer.split_oid(oid)[0])
+    if actual != oid:
+        raise _corrupt_copy(store, f"{oid} hashes to {actual}, {size} bytes")
+    cache.adopt(tmp, oid)
+
+
+def _corrupt_copy(store: Store, detail: str) -> PermanentError:
+    return PermanentError(f"bytes in {store.describe()} do not match the oid ({detail}); the "
+                          "store copy is corrupt, not cached")
 
 
 def _describe(exc: BaseException) -> str:

@@ -11,7 +11,7 @@ already there. The record only saves work: the clean filter still hashes the str
 and answers with the pointer of those bytes, so a stale or wrong entry can never produce a
 wrong pointer.
 
-Format: ``$GIT_DIR/data/written``, one line per file, appended (whole lines in one write):
+Format: ``$GIT_DIR/data/written``, one line per file, appended (see appendlog.py):
 ``oid<TAB>size<TAB>mtime_ns<TAB>inode<TAB>path``; the last line for a path wins. It is
 rewritten compactly once it grows past ``COMPACT_BYTES``.
 """
@@ -22,6 +22,8 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+
+from . import appendlog
 
 FILE_NAME = "written"
 COMPACT_BYTES = 8 << 20
@@ -44,15 +46,11 @@ def record_path(git_dir: Path | str) -> Path:
 
 
 def load(git_dir: Path | str) -> dict[str, Written]:
-    try:
-        text = record_path(git_dir).read_text(errors="surrogateescape")
-    except OSError:
-        return {}
     entries = {}
-    for line in text.splitlines():
+    for line in appendlog.complete_lines(record_path(git_dir)):
         fields = line.split("\t", 4)
         if len(fields) != 5:
-            continue  # a torn line from a killed writer
+            continue
         try:
             entries[fields[4]] = Written(fields[0], int(fields[1]), int(fields[2]),
                                          int(fields[3]))
@@ -70,18 +68,7 @@ def record(git_dir: Path | str, worktree: Path | str, files: Iterable[tuple[str,
         except OSError:
             continue
         lines.append(f"{oid}\t{stat.st_size}\t{stat.st_mtime_ns}\t{stat.st_ino}\t{path}\n")
-    if not lines:
-        return
-    target = record_path(git_dir)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    data = "".join(lines).encode(errors="surrogateescape")
-    fd = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        os.write(fd, data)  # one append: concurrent writers never interleave within it
-        size = os.fstat(fd).st_size
-    finally:
-        os.close(fd)
-    if size > COMPACT_BYTES:
+    if lines and appendlog.append(record_path(git_dir), "".join(lines)) > COMPACT_BYTES:
         _compact(git_dir)
 
 

@@ -46,3 +46,18 @@ def test_torn_or_garbled_memo_lines_are_ignored(repo: Repo,
     memo_file.write_text(f"{sha}\txxh128:zz\t5000\n{sha}\txxh128:{'0' * 32}\t50")  # torn
     (entry,) = GitRepo(repo.path).index_pointers()
     assert entry.oid == hashing.hash_bytes(content) and entry.size == 5000
+
+
+def test_a_missing_blob_does_not_shift_the_others(repo: Repo) -> None:
+    """cat-file --batch answers a missing blob with a header and no content; the blobs after
+    it must still be read right."""
+    repo.write("data/a.bin", random_bytes(5000, seed=3))
+    repo.write("data/b.bin", random_bytes(6000, seed=4))
+    repo.commit_all()
+    sha_a = repo.git("rev-parse", ":data/a.bin").stdout.strip()
+    sha_b = repo.git("rev-parse", ":data/b.bin").stdout.strip()
+    entries = GitRepo(repo.path).read_pointers(
+        [("data/a.bin", sha_a), ("gone.bin", "0" * 40), ("data/b.bin", sha_b)])
+    assert [(e.path, e.oid) for e in entries] == [
+        ("data/a.bin", hashing.hash_bytes(random_bytes(5000, seed=3))),
+        ("data/b.bin", hashing.hash_bytes(random_bytes(6000, seed=4)))]
