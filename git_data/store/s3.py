@@ -171,13 +171,10 @@ class S3Store(Store):
                 if not self._prepared:
                     self._prepare()
                 return func(*args, **kwargs)
-            except StoreError:
-                raise
             except Exception as exc:
-                if already_exists(exc) or (isinstance(exc, FileNotFoundError)
-                                           and not missing_bucket(exc)):
+                mapped = exc if already_exists(exc) else self._mapped(exc)
+                if mapped is exc:  # a store error already, a missing key, a refused write
                     raise
-                mapped = self.error(exc)
                 if not isinstance(mapped, TransientStoreError) or attempt >= retries:
                     raise mapped from exc
             time.sleep(backoff(attempt))
@@ -344,6 +341,8 @@ class S3Store(Store):
         return self.run(_gather_limited(coros, self.transfers))
 
     def _mapped(self, exc: BaseException) -> BaseException:
+        """A missing key and a StoreError stay as they are; anything else becomes the
+        StoreError (transient or not) that names this store."""
         if isinstance(exc, FileNotFoundError) and not missing_bucket(exc):
             return exc
         return exc if isinstance(exc, StoreError) else self.error(exc)
