@@ -97,7 +97,7 @@ def refresh(repo: Repo, written: dict[str, PointerEntry],
     git trusts a size change without looking at content, so the entries' stat data is dropped
     first (``--index-info``); the refresh then runs the clean filter on each file. The record
     of written files (see written.py) tells the filter which object each path was written
-    from, so it only hashes the stream instead of storing a second copy.
+    from, so it only compares and hashes the stream instead of storing a second copy.
     """
     info = b"".join(f"{index[p][0]} {index[p][1]}\t".encode()
                     + p.encode(errors="surrogateescape") + b"\0" for p in written if p in index)

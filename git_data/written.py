@@ -7,9 +7,9 @@ git re-reads a file through the clean filter whenever its index entry cannot be 
 after ``git data pull`` rewrites it, and for every file written in the same second as the
 index ("racily clean"), which after a checkout is most of the large ones. Without the record
 each such re-read would copy the whole file into the cache again although the object is
-already there. The record only saves work: the clean filter still hashes the stream git sends
-and answers with the pointer of those bytes, so a stale or wrong entry can never produce a
-wrong pointer.
+already there. The record only saves work: the clean filter compares the stream git sends
+with the recorded object, hashes it, and answers with the pointer of those bytes (storing
+them if they differ), so a stale or wrong entry can never produce a wrong pointer.
 
 Format: ``$GIT_DIR/data/written``, one line per file, appended (see appendlog.py):
 ``oid<TAB>size<TAB>mtime_ns<TAB>inode<TAB>path``; the last line for a path wins. It is

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 
 from conftest import Repo, random_bytes
 
@@ -61,3 +62,21 @@ def test_same_stat_new_bytes_are_stored_not_trusted(repo: Repo) -> None:
     assert staged is not None and staged.oid == hashing.hash_bytes(new)
     assert {f"xxh128:{p.name}" for p in repo.cache_objects()} == {
         hashing.hash_bytes(old), hashing.hash_bytes(new)}
+
+
+def test_other_bytes_for_a_recorded_path_are_stored(repo: Repo) -> None:
+    """`git hash-object --stdin --path P` cleans bytes that are not P's: diverging in the
+    middle, shorter and longer than the object P was written from, each is stored whole."""
+    old = random_bytes(300_000, seed=6)
+    checked_out(repo, {"data/a.bin": old})
+    variants = [old[:150_000] + b"X" + old[150_001:], old[:200_000], old + b"tail"]
+    for content in variants:
+        blob = subprocess.run(["git", "hash-object", "-w", "--stdin", "--path", "data/a.bin"],
+                              cwd=repo.path, input=content, capture_output=True,
+                              check=True).stdout.decode().strip()
+        stored = pointer.parse(repo.git("cat-file", "blob", blob).stdout.encode())
+        assert stored is not None and stored.oid == hashing.hash_bytes(content)
+        assert stored.size == len(content)
+        assert (repo.cache / "objects" / stored.hex[:2] / stored.hex[2:4] / stored.hex
+                ).read_bytes() == content
+    assert repo.read("data/a.bin") == old

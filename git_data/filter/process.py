@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import fcntl
+import itertools
 import os
 import sys
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from .. import pointer, written
@@ -21,6 +21,7 @@ from .pktline import PktReader, PktWriter, ProtocolError
 HEAD_LIMIT = 1024  # a pointer is under 200 bytes; anything longer is content
 SPOOL_LIMIT = 8 << 20
 PIPE_SIZE = 1 << 20
+COMPARE_BUFFER = 1 << 20  # reads of the cached object while it is compared
 
 
 class Fetcher(Protocol):
@@ -164,27 +165,50 @@ class FilterProcess:
             return None
 
     def verify_hint(self, path: str, oid: str, head: bytearray, rest: Iterator[bytes]) -> None:
-        """``path`` was written from cached ``oid``: hash the stream without storing a copy.
-        Should the bytes differ after all, store them from the file (when it still holds
-        exactly the bytes git sent), else fail this one file with a message."""
+        """``path`` was written from cached ``oid``: compare the stream with that object
+        instead of storing a copy. Where the two part (the file was edited without its stat
+        changing, or git sends other bytes for the path, as `git hash-object --stdin --path`
+        does), the stream is stored after all: the agreeing prefix comes from the object."""
         algo = pointer.split_oid(oid)[0]
         hasher = new_hasher(algo)
-        hasher.update(head)
-        size = len(head)
-        for packet in rest:
-            hasher.update(packet)
-            size += len(packet)
-        sent = f"{algo}:{hasher.hexdigest()}"
-        if sent != oid and not self.cache.has(sent):
-            try:
-                stored = self.cache.insert_file(Path(self.worktree, path), algo)
-            except OSError:
-                stored = None
-            if stored != sent:
-                warn(f"{path}: changed while git was reading it; run `git add {path}` again")
-                self.writer.text_list("status=error")
+        agreed = 0
+        packets = itertools.chain([head], rest)
+        with open(self.cache.path(oid), "rb", buffering=COMPARE_BUFFER) as known:
+            for packet in packets:
+                if known.read(len(packet)) != bytes(packet):  # bytes: memcmp, not per item
+                    self.respond(self.store_diverged(oid, agreed, packet, packets).render())
+                    return
+                hasher.update(packet)
+                agreed += len(packet)
+            if known.read(1):  # the stream is a prefix of the object
+                self.respond(self.store_diverged(oid, agreed, b"", iter(())).render())
                 return
-        self.respond(pointer.Pointer(sent, size).render())
+        sent = f"{algo}:{hasher.hexdigest()}"
+        if sent != oid:  # the object rotted since it was written: keep its bytes as they are
+            self.cache.insert_file(self.cache.path(oid), algo)
+        self.respond(pointer.Pointer(sent, agreed).render())
+
+    def store_diverged(self, oid: str, agreed: int, packet: bytes | memoryview,
+                       rest: Iterator[bytes | memoryview]) -> pointer.Pointer:
+        """Store a stream whose first ``agreed`` bytes equal cached ``oid``'s, then
+        ``packet`` and the rest."""
+        writer = self.cache.writer(self.algo)
+        try:
+            with self.cache.open(oid) as known:
+                while agreed:
+                    chunk = known.read(min(agreed, 1 << 20))
+                    if not chunk:  # read-only objects do not shrink; never loop on one that did
+                        raise OSError(f"cache object {oid} shrank while it was read")
+                    writer.write(chunk)
+                    agreed -= len(chunk)
+            writer.write(packet)
+            for more in rest:
+                writer.write(more)
+            stored = writer.commit()
+        except BaseException:
+            writer.abort()
+            raise
+        return pointer.Pointer(stored, writer.size)
 
     def store(self, path: str, head: bytearray, rest: Iterator[bytes]) -> pointer.Pointer:
         writer = self.cache.writer(self.algo)
