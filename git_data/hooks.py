@@ -1,11 +1,13 @@
 """Git hook handlers, called by the shims as `git-data hook NAME ARGS...`.
 
-Each first runs the user's own hook that `git data install` kept aside (``NAME.pre-git-data``)
-with the same arguments and standard input; a pre-* hook that fails stops there.
+Each also runs the user's own hook that `git data install` kept aside (``NAME.pre-git-data``)
+with the same arguments and standard input: a pre-* hook runs it first, and stops there when
+it fails; a post-* hook runs it last, so it sees the work tree with its data in place.
 
 - pre-commit: refuses a staged file over ``data.maxFileSize`` that is not a pointer.
 - pre-push: uploads what the pushed commits need (see :mod:`git_data.push`).
-- post-checkout / post-merge: fetches and writes files the filter left as pointers.
+- post-checkout / post-merge: writes the large files the filter handed over (direct.py),
+  then fetches and writes files the filter left as pointers.
 """
 
 from __future__ import annotations
@@ -26,22 +28,27 @@ MISSING_FILE = "missing-after-checkout"
 def run_hook(name: str, args: list[str]) -> int:
     stdin = sys.stdin.buffer.read() if name == "pre-push" else b""
     repo = Repo(".")
+    skip = bool(os.environ.get("GIT_DATA_SKIP_HOOKS"))
+    if name.startswith("pre-"):
+        code = _run_chained(repo, name, args, stdin)
+        if code != 0 or skip:
+            return code
+        if name == "pre-commit":
+            return pre_commit(repo)
+        if name == "pre-push":
+            return pre_push(repo, args, stdin)
+    elif name in ("post-checkout", "post-merge"):
+        code = 0 if skip else post_checkout(repo, name, args)
+        return _run_chained(repo, name, args, stdin) or code  # it sees the finished work tree
+    raise FatalError(f"unknown hook '{name}'")
+
+
+def _run_chained(repo: Repo, name: str, args: list[str], stdin: bytes) -> int:
+    """The user's own hook that `git data install` kept aside, if any."""
     chained = repo.hooks_dir() / (name + SAVED_SUFFIX)
     if chained.is_file() and os.access(chained, os.X_OK):
-        code = subprocess.run([str(chained), *args], input=stdin).returncode
-        if code != 0 and name.startswith("pre-"):
-            return code
-    if os.environ.get("GIT_DATA_SKIP_HOOKS"):
-        return 0
-    if name == "pre-commit":
-        return pre_commit(repo)
-    if name == "pre-push":
-        return pre_push(repo, args, stdin)
-    if name in ("post-checkout", "post-merge"):
-        if name == "post-checkout" and len(args) >= 3 and args[2] == "0":
-            return 0  # a file checkout, not a branch switch
-        return post_checkout(repo)
-    raise FatalError(f"unknown hook '{name}'")
+        return subprocess.run([str(chained), *args], input=stdin).returncode
+    return 0
 
 
 def pre_commit(repo: Repo) -> int:
@@ -83,8 +90,14 @@ def pre_push(repo: Repo, args: list[str], stdin: bytes) -> int:
     return push_updates(repo, Config(repo), updates, remote_name, url, quiet=quiet)
 
 
-def post_checkout(repo: Repo) -> int:
-    """Finish what the filter could not: files left as pointers get another fetch."""
+def post_checkout(repo: Repo, name: str, args: list[str]) -> int:
+    """Write the large files the filter handed over (direct.py), then, after a branch
+    switch, fetch and write files the filter had to leave as pointers."""
+    from .direct import finish
+
+    finish(repo, quiet=not sys.stderr.isatty())
+    if name == "post-checkout" and len(args) >= 3 and args[2] == "0":
+        return 0  # a file checkout, not a branch switch
     marker = repo.git_dir / "data" / MISSING_FILE
     if not marker.exists() or repo.workdir is None:
         return 0

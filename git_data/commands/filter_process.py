@@ -7,6 +7,7 @@ import os
 from .. import written
 from ..cache import Cache
 from ..config import Config
+from ..direct import DEFAULT_MIN_SIZE, DirectCheckout
 from ..filter.pktline import PktReader, PktWriter
 from ..filter.process import FilterProcess, open_protocol_streams, summarize
 from ..gitrepo import Repo
@@ -23,9 +24,13 @@ def filter_process() -> int:
         fetcher = filter_fetcher(repo, config)
     except ImportError:
         pass
+    direct = None
+    if repo.workdir is not None and config.get_bool("data.directCheckout", True):
+        direct = DirectCheckout(str(repo.git_dir), config.get_size(
+            "data.directCheckoutMinSize", DEFAULT_MIN_SIZE))
     process = FilterProcess(Cache(config.cache_dir), config.hash_algorithm, PktReader(stdin),
                             PktWriter(stdout), fetcher, str(repo.git_dir),
-                            str(repo.workdir or "."))
+                            str(repo.workdir or "."), direct)
     outcome = process.serve()
     summarize(outcome)
     if outcome.smudged and repo.workdir is not None:

@@ -15,6 +15,7 @@ from typing import BinaryIO, Protocol
 
 from .. import pointer, written
 from ..cache import Cache
+from ..direct import DirectCheckout
 from ..hashing import new_hasher
 from .pktline import PktReader, PktWriter, ProtocolError
 
@@ -47,7 +48,7 @@ def warn(message: str) -> None:
 class FilterProcess:
     def __init__(self, cache: Cache, algo: str, reader: PktReader, writer: PktWriter,
                  fetcher: Fetcher | None = None, git_dir: str | None = None,
-                 worktree: str = ".") -> None:
+                 worktree: str = ".", direct: DirectCheckout | None = None) -> None:
         self.cache = cache
         self.algo = algo
         self.reader = reader
@@ -59,6 +60,7 @@ class FilterProcess:
         self.git_dir = git_dir  # where the record of written files lives (see written.py)
         self.worktree = worktree  # pathnames from git are relative to its top
         self._written: dict[str, written.Written] | None = None
+        self.direct = direct  # large files the post-checkout hook writes (see direct.py)
 
     # ----- protocol ----------------------------------------------------------------------
     def handshake(self) -> None:
@@ -245,6 +247,10 @@ class FilterProcess:
         if ptr is None:  # not a pointer: ordinary content passes through untouched
             spool.seek(0)
             self.respond(spool)  # type: ignore[arg-type]
+            return
+        if self.direct is not None and self.direct.wants(ptr.size):
+            self.direct.record(path, ptr.oid, ptr.size)
+            self.respond(head)  # the pointer, as git has it, until the hook writes the data
             return
         if self.cache.has(ptr.oid) or self.fetcher is None:
             self.send_object(path, ptr, fetched_ok=self.cache.has(ptr.oid))

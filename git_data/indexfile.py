@@ -1,0 +1,148 @@
+"""Recording new stat data for work-tree files in git's index, without a refresh.
+
+    materialize writes path from the cache  -->  os.stat(path)
+    set_stat(index, {path: (pointer blob id, stat)})  -->  entries patched in place,
+    checksum recomputed, written through ``index.lock`` and renamed over the index
+
+After ``git data pull`` or a direct checkout replaces a pointer file with its data, the
+content still cleans to the staged pointer; only the stat data in the index is stale. git's
+own ``update-index --refresh`` would find that out by sending every such file through the
+clean filter (a full read per file); this module instead writes the stat git would have
+recorded. An entry is patched only where it is at stage 0 and still names the expected
+pointer blob, so anything that changed meanwhile keeps its old (stale) stat data and git
+simply re-reads it.
+
+Formats 2, 3 and 4 are understood. An index that uses a split index, a sparse index or an
+fsmonitor extension is left alone (the caller falls back to git's refresh), as is one that
+is locked by a running git command or whose checksum does not verify.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import struct
+from pathlib import Path
+
+HEADER = struct.Struct(">4sII")
+STAT_FIELDS = struct.Struct(">6I")  # ctime s/ns, mtime s/ns, dev, ino
+OWNER_SIZE = struct.Struct(">3I")  # uid, gid, size (mode, between them, is left as it is)
+FLAG_EXTENDED = 0x4000
+FLAG_STAGE = 0x3000
+NAME_MASK = 0x0FFF
+UNSAFE_EXTENSIONS = (b"link", b"sdir", b"FSMN")
+HASHES = {"sha1": (20, hashlib.sha1), "sha256": (32, hashlib.sha256)}
+
+
+class Unsupported(Exception):
+    """An index this module does not patch; git's own refresh has to do it."""
+
+
+def set_stat(index: Path, object_format: str,
+             updates: dict[bytes, tuple[bytes, os.stat_result]]) -> set[bytes]:
+    """Write each path's stat into its index entry where the entry holds the expected blob.
+
+    ``updates`` maps a path (bytes, as git stores it) to (raw blob id, stat). Returns the
+    paths patched; an empty set when the index could not be patched at all."""
+    if object_format not in HASHES or not updates:
+        return set()
+    lock = index.with_name(index.name + ".lock")
+    try:
+        fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    except FileExistsError:  # a git command is writing the index: let git refresh later
+        return set()
+    try:
+        data = bytearray(index.read_bytes())
+        patched = _patch(data, HASHES[object_format], updates)
+        if patched:
+            with os.fdopen(fd, "wb") as stream:
+                fd = -1
+                stream.write(data)
+            os.replace(lock, index)
+            return patched
+        return set()
+    except (Unsupported, OSError):
+        return set()
+    finally:
+        if fd >= 0:
+            os.close(fd)
+        if lock.exists():
+            lock.unlink()
+
+
+def _patch(data: bytearray, hashing: tuple[int, type], updates: dict[bytes, tuple[bytes,
+           os.stat_result]]) -> set[bytes]:
+    hash_size, new_hash = hashing
+    signature, version, count = HEADER.unpack_from(data)
+    if signature != b"DIRC" or version not in (2, 3, 4):
+        raise Unsupported(f"index version {version}")
+    body, checksum = memoryview(data)[:-hash_size], bytes(data[-hash_size:])
+    skip_hash = checksum == bytes(hash_size)  # index.skipHash: git wrote no checksum
+    if not skip_hash and new_hash(body).digest() != checksum:
+        raise Unsupported("index checksum does not verify")
+    offset, previous, patched = HEADER.size, b"", set()
+    for _ in range(count):
+        path, end = _entry_path(data, offset, version, hash_size, previous)
+        wanted = updates.get(path)
+        if wanted is not None and _is_stage0(data, offset, hash_size) and bytes(
+                data[offset + 40:offset + 40 + hash_size]) == wanted[0]:
+            _write_stat(data, offset, wanted[1])
+            patched.add(path)
+        offset, previous = end, path
+    _check_extensions(data, offset, len(data) - hash_size)
+    if patched and not skip_hash:
+        data[-hash_size:] = new_hash(memoryview(data)[:-hash_size]).digest()
+    return patched
+
+
+def _entry_path(data: bytearray, offset: int, version: int, hash_size: int,
+                previous: bytes) -> tuple[bytes, int]:
+    """The entry's path and the offset of the next entry."""
+    flags_at = offset + 40 + hash_size
+    (flags,) = struct.unpack_from(">H", data, flags_at)
+    name_at = flags_at + (4 if flags & FLAG_EXTENDED else 2)
+    if version == 4:
+        strip, name_at = _varint(data, name_at)
+        nul = data.index(0, name_at)
+        return previous[:len(previous) - strip] + bytes(data[name_at:nul]), nul + 1
+    length = flags & NAME_MASK
+    if length == NAME_MASK:  # long names are NUL-terminated instead
+        length = data.index(0, name_at) - name_at
+    size = (name_at - offset + length + 8) & ~7  # padded with 1 to 8 NULs
+    return bytes(data[name_at:name_at + length]), offset + size
+
+
+def _varint(data: bytearray, at: int) -> tuple[int, int]:
+    """git's offset varint (as in pack files' OFS_DELTA)."""
+    byte = data[at]
+    value = byte & 0x7F
+    while byte & 0x80:
+        at += 1
+        byte = data[at]
+        value = ((value + 1) << 7) | (byte & 0x7F)
+    return value, at + 1
+
+
+def _is_stage0(data: bytearray, offset: int, hash_size: int) -> bool:
+    (flags,) = struct.unpack_from(">H", data, offset + 40 + hash_size)
+    return not flags & FLAG_STAGE
+
+
+def _write_stat(data: bytearray, offset: int, st: os.stat_result) -> None:
+    """The fields git's fill_stat_data() records, truncated to 32 bits as git does."""
+    mask = 0xFFFFFFFF
+    STAT_FIELDS.pack_into(data, offset, int(st.st_ctime) & mask, st.st_ctime_ns % 10**9,
+                          int(st.st_mtime) & mask, st.st_mtime_ns % 10**9,
+                          st.st_dev & mask, st.st_ino & mask)
+    size = st.st_size & mask
+    if not size and st.st_size:  # git's munge_st_size(): a multiple of 4 GiB is not empty
+        size = 0x80000000
+    OWNER_SIZE.pack_into(data, offset + 28, st.st_uid & mask, st.st_gid & mask, size)
+
+
+def _check_extensions(data: bytearray, offset: int, end: int) -> None:
+    while offset + 8 <= end:
+        signature, size = struct.unpack_from(">4sI", data, offset)
+        if signature in UNSAFE_EXTENSIONS:
+            raise Unsupported(f"index extension {signature.decode(errors='replace')}")
+        offset += 8 + size

@@ -1,0 +1,65 @@
+"""Writing files from the cache (materialize.py): only pointer files are replaced, and git's
+index learns their new stat data without reading them again."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from conftest import Repo, random_bytes
+
+FILES = {f"data/f{i}.bin": random_bytes(40_000 + i, seed=i) for i in range(4)}
+
+
+def _no_data_clone(team: tuple[Repo, Path], tmp_path: Path) -> Repo:
+    repo, bare = team
+    for name, content in FILES.items():
+        repo.write(name, content)
+    repo.commit_all("data")
+    repo.git("push", "-q", "origin", "main")
+    Repo(tmp_path).data("clone", "--no-data", str(bare), "copy")
+    return Repo(tmp_path / "copy")
+
+
+def test_pull_leaves_edited_and_deleted_files_alone(team: tuple[Repo, Path],
+                                                   tmp_path: Path) -> None:
+    clone = _no_data_clone(team, tmp_path)
+    clone.write("data/f0.bin", b"my edit, not committed")
+    (clone.path / "data/f1.bin").unlink()
+    clone.data("pull")
+    assert clone.read("data/f0.bin") == b"my edit, not committed"
+    assert not (clone.path / "data/f1.bin").exists()
+    assert clone.read("data/f2.bin") == FILES["data/f2.bin"]
+    clone.data("checkout")  # the same from the cache alone
+    assert clone.read("data/f0.bin") == b"my edit, not committed"
+    status = sorted(clone.git("status", "--porcelain").stdout.splitlines())
+    assert status == [" D data/f1.bin", " M data/f0.bin"]
+
+
+def test_pull_puts_stat_data_in_the_index(team: tuple[Repo, Path], tmp_path: Path) -> None:
+    clone = _no_data_clone(team, tmp_path)
+    clone.data("pull")
+    index_mtime = (clone.path / ".git" / "index").stat().st_mtime
+    debug = clone.git("ls-files", "--debug", "data/f3.bin").stdout
+    st = os.stat(clone.path / "data/f3.bin")
+    assert f"mtime: {int(st.st_mtime)}:{st.st_mtime_ns % 10**9}" in debug
+    assert f"ino: {st.st_ino}" in debug
+    assert int(st.st_mtime) < int(index_mtime)  # older than the index: not racily clean
+    trace = tmp_path / "packets.txt"
+    assert clone.git("status", "--porcelain", env={"GIT_TRACE_PACKET": str(trace)}).stdout == ""
+    assert "command=clean" not in (trace.read_text() if trace.exists() else "")
+
+
+def test_pull_with_a_locked_index_writes_nothing(team: tuple[Repo, Path],
+                                                 tmp_path: Path) -> None:
+    clone = _no_data_clone(team, tmp_path)
+    lock = clone.path / ".git" / "index.lock"
+    lock.write_bytes(b"")
+    result = clone.data("pull", check=False)
+    assert result.returncode != 0
+    assert str(lock) in result.stderr and "run this again" in result.stderr
+    assert all(clone.read(n).startswith(b"version git-data/1\n") for n in FILES)
+    lock.unlink()
+    clone.data("pull")
+    assert all(clone.read(n) == c for n, c in FILES.items())
+    assert clone.git("status", "--porcelain").stdout == ""
