@@ -26,6 +26,7 @@ from typing import Any, BinaryIO
 from .. import pointer
 from ..hashing import new_hasher
 from .errors import BadObjectError, StoreError, TransientStoreError
+from .localfs import LocalFS, local_root
 
 __all__ = ["CHUNK", "BadObjectError", "Store", "StoreError", "TransientStoreError",
            "object_key", "open_store"]
@@ -51,6 +52,12 @@ class Store:
                  ) -> None:
         self.url = url
         self.name = name or url
+        local = None if storage_options else local_root(url)
+        if local is not None:
+            self.fs: Any = LocalFS()
+            self.root = local.rstrip("/") or "/"
+            self.local = True
+            return
         import fsspec  # imported on first use: most commands never touch a store
 
         try:

@@ -10,7 +10,6 @@ SlowDown/throttling) is retried with backoff by the caller; anything else is per
 from __future__ import annotations
 
 import errno
-import http.client
 import socket
 from collections.abc import Iterable
 
@@ -80,6 +79,8 @@ def _network_error(exc: BaseException) -> bool:
         network += (aiohttp.ClientError,)
     except ImportError:  # pragma: no cover
         pass
+    import http.client  # here, not at start-up: 16 ms of imports for every hook
+
     from fsspec.exceptions import FSTimeoutError
 
     network += (ConnectionError, TimeoutError, socket.timeout, _asyncio_timeout(),
