@@ -1,6 +1,6 @@
 """Direct checkout: large files are written by the post-checkout hook, not piped through git.
 
-    git checkout / switch / restore / clone / worktree add
+    git checkout / switch / restore / clone
       filter, smudge of a pointer of data.directCheckoutMinSize or more (default 8 MiB)
         --> answers with the pointer text itself and appends "oid size path" to
             $GIT_DIR/data/checkout-direct
@@ -34,7 +34,9 @@ if TYPE_CHECKING:
 
 FILE_NAME = "checkout-direct"
 DEFAULT_MIN_SIZE = 8 << 20
-COMMANDS = frozenset({"checkout", "switch", "restore", "clone", "worktree"})
+# in-process checkouts that run post-checkout (`worktree add` checks out through a child
+# `git reset --hard`, so it streams)
+COMMANDS = frozenset({"checkout", "switch", "restore", "clone"})
 SHELLS = frozenset({"sh", "dash", "bash", "zsh"})
 OPTIONS_WITH_VALUE = frozenset({"-C", "-c", "--git-dir", "--work-tree", "--namespace",
                                 "--config-env", "--super-prefix", "--attr-source"})

@@ -94,8 +94,10 @@ def post_checkout(repo: Repo, name: str, args: list[str]) -> int:
     """Write the large files the filter handed over (direct.py), then, after a branch
     switch, fetch and write files the filter had to leave as pointers."""
     from .direct import finish
+    from .materialize import settle_racy
 
     finish(repo, quiet=not sys.stderr.isatty())
+    settle_racy(repo)  # so the next git command does not read the new files again
     if name == "post-checkout" and len(args) >= 3 and args[2] == "0":
         return 0  # a file checkout, not a branch switch
     marker = repo.git_dir / "data" / MISSING_FILE

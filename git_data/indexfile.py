@@ -70,6 +70,42 @@ def set_stat(index: Path, object_format: str,
             lock.unlink()
 
 
+def racy_entries(index: Path, object_format: str) -> list[tuple[str, str, tuple[int, ...]]]:
+    """Stage-0 entries git will re-read because their mtime is not older than the index file
+    (whole seconds, as git compares them): (path, blob id hex, raw stat fields)."""
+    if object_format not in HASHES:
+        return []
+    try:
+        data = bytearray(index.read_bytes())
+        index_second = int(index.stat().st_mtime)
+        signature, version, count = HEADER.unpack_from(data)
+    except (OSError, struct.error):
+        return []
+    if signature != b"DIRC" or version not in (2, 3, 4):
+        return []
+    hash_size = HASHES[object_format][0]
+    found, offset, previous = [], HEADER.size, b""
+    try:
+        for _ in range(count):
+            path, end = _entry_path(data, offset, version, hash_size, previous)
+            fields = STAT_FIELDS.unpack_from(data, offset) + OWNER_SIZE.unpack_from(
+                data, offset + 28)
+            if fields[2] >= index_second and _is_stage0(data, offset, hash_size):
+                blob = bytes(data[offset + 40:offset + 40 + hash_size]).hex()
+                found.append((path.decode(errors="surrogateescape"), blob, fields))
+            offset, previous = end, path
+    except (ValueError, IndexError, struct.error):
+        return []
+    return found
+
+
+def stat_fields(st: os.stat_result) -> tuple[int, ...]:
+    """What an entry records for ``st``, in racy_entries' order."""
+    data = bytearray(40)
+    _write_stat(data, 0, st)
+    return STAT_FIELDS.unpack_from(data, 0) + OWNER_SIZE.unpack_from(data, 28)
+
+
 def _patch(data: bytearray, hashing: tuple[int, type], updates: dict[bytes, tuple[bytes,
            os.stat_result]]) -> set[bytes]:
     hash_size, new_hash = hashing

@@ -23,7 +23,8 @@ from . import pointer
 from .cache import Cache
 from .errors import FatalError
 from .gitrepo import PointerEntry, Repo, run_git
-from .indexfile import set_stat
+from .hashing import hash_file
+from .indexfile import racy_entries, set_stat, stat_fields
 from .written import record as record_written
 
 FICLONE = 0x40049409
@@ -175,6 +176,37 @@ def refresh(repo: Repo, written: dict[str, PointerEntry],
                     + p.encode(errors="surrogateescape") + b"\0" for p in left if p in index)
     repo.git("update-index", "-z", "--index-info", input=info)
     run_git(["update-index", "-q", "--refresh"], cwd=repo.root, check=False)
+
+
+def settle_racy(repo: Repo) -> int:
+    """After a checkout, the data files git wrote in the same second as the index: git would
+    send each through the clean filter again on every command until the index is rewritten
+    in a later second. Each such file that still has the stat git recorded and whose bytes
+    hash to its pointer's oid is backdated and its new stat data recorded; returns how many."""
+    index_path, object_format = repo.git_text(
+        "rev-parse", "--path-format=absolute", "--git-path", "index",
+        "--show-object-format").splitlines()
+    racy = racy_entries(Path(index_path), object_format)
+    if not racy or repo.workdir is None:
+        return 0
+    recorded = {path: fields for path, _, fields in racy}
+    index = {path: ("", blob) for path, blob, _ in racy}
+    settled: dict[str, PointerEntry] = {}
+    for entry in repo.blob_pointers([(path, blob) for path, blob, _ in racy]):
+        full = repo.root / entry.path
+        try:
+            st = os.lstat(full)
+            unchanged = stat_fields(st) == recorded[entry.path] and st.st_size == entry.size
+            if not unchanged or hash_file(str(full), entry.oid.split(":")[0])[0] != entry.oid:
+                continue  # a pointer left in place, or edited since git wrote it
+        except OSError:
+            continue
+        _backdate(full)
+        settled[entry.path] = entry
+    if settled:
+        record_written(repo.git_dir, repo.root, ((p, e.oid) for p, e in settled.items()))
+        _set_stat_directly(repo, settled, index)
+    return len(settled)
 
 
 def _set_stat_directly(repo: Repo, written: dict[str, PointerEntry],

@@ -63,3 +63,25 @@ def test_pull_with_a_locked_index_writes_nothing(team: tuple[Repo, Path],
     clone.data("pull")
     assert all(clone.read(n) == c for n, c in FILES.items())
     assert clone.git("status", "--porcelain").stdout == ""
+
+
+def test_streamed_checkout_leaves_nothing_for_git_to_reread(team: tuple[Repo, Path],
+                                                            tmp_path: Path) -> None:
+    """Files the filter streamed during a switch land in the same second as the index; the
+    post-checkout hook verifies and settles them so `git status` starts no filter."""
+    clone = _no_data_clone(team, tmp_path)
+    clone.data("pull")
+    clone.git("switch", "-qc", "other")
+    clone.write("data/f0.bin", b"other bytes" * 5000)
+    clone.write("data/new.bin", b"new" * 9000)
+    clone.commit_all("other")
+    for branch in ("main", "other"):
+        clone.git("switch", "-q", branch)
+        trace = tmp_path / f"packets-{branch}.txt"
+        status = clone.git("status", "--porcelain", env={"GIT_TRACE_PACKET": str(trace)})
+        assert status.stdout == ""
+        assert not trace.exists() or "git-filter-client" not in trace.read_text()
+        assert clone.read("data/f0.bin") == (FILES["data/f0.bin"] if branch == "main"
+                                             else b"other bytes" * 5000)
+    clone.write("data/f1.bin", b"edited after the switch")
+    assert clone.git("status", "--porcelain").stdout == " M data/f1.bin\n"
