@@ -68,6 +68,12 @@ class Config:
                 return source[key][-1]
         return default
 
+    def get_git(self, key: str) -> str | None:
+        """From git config alone (e.g. a git remote's url, which .gitdata's data remotes of
+        the same name must not shadow)."""
+        values = self.git_values.get(_lower_key(key))
+        return values[-1] if values else None
+
     def get_shared(self, key: str) -> str | None:
         values = self.shared_values.get(_lower_key(key))
         return values[-1] if values else None

@@ -48,19 +48,21 @@ class Repo:
     """One git repository (work tree optional)."""
 
     def __init__(self, path: str | os.PathLike[str] = ".") -> None:
-        try:
-            out = run_git(["rev-parse", "--path-format=absolute", "--git-dir", "--git-common-dir",
-                           "--is-bare-repository"], cwd=path).decode().splitlines()
+        asked = ["rev-parse", "--path-format=absolute", "--git-dir", "--git-common-dir",
+                 "--is-bare-repository", "--git-path", "hooks"]
+        try:  # one git call where there is a work tree (every hook and filter start pays it)
+            out = run_git([*asked, "--show-toplevel"], cwd=path, check=False).decode()
+            lines = out.splitlines()
+            if len(lines) != 5:  # bare, or inside .git: no top level to show
+                lines = run_git(asked, cwd=path).decode().splitlines() + [""]
         except (FatalError, FileNotFoundError, NotADirectoryError) as exc:
             raise FatalError(f"{os.path.abspath(path)} is not inside a git repository; "
                              "run this inside one (or `git init` first)") from exc
-        self.git_dir = Path(out[0])
-        self.common_dir = Path(out[1])
-        self.bare = out[2] == "true"
-        self.workdir: Path | None = None
-        if not self.bare:
-            top = run_git(["rev-parse", "--show-toplevel"], cwd=path, check=False).decode().strip()
-            self.workdir = Path(top) if top else None
+        self.git_dir = Path(lines[0])
+        self.common_dir = Path(lines[1])
+        self.bare = lines[2] == "true"
+        self._hooks_dir = Path(lines[3])
+        self.workdir: Path | None = Path(lines[4]) if lines[4] and not self.bare else None
 
     # ----- running git -------------------------------------------------------------------
     def git(self, *args: str, input: bytes | None = None, check: bool = True) -> bytes:
@@ -83,8 +85,8 @@ class Repo:
         return pygit2.Repository(str(self.git_dir))
 
     def hooks_dir(self) -> Path:
-        path = Path(self.git_text("rev-parse", "--path-format=absolute", "--git-path", "hooks"))
-        return path
+        """Where git looks for hooks (core.hooksPath, else $GIT_DIR/hooks)."""
+        return self._hooks_dir
 
     # ----- revisions and pointers --------------------------------------------------------
     def resolve(self, rev: str) -> pygit2.Commit:

@@ -100,16 +100,16 @@ def push_updates(repo: Repo, config: Config, updates: list[RefUpdate], git_remot
             note(f"uploaded {len(result.done)} object(s) to {store.describe()}")
         if update.branch and result.ok:
             write_manifest(repo, store, remote, update.branch, update.local_sha,
-                           update.remote_sha if update.remote_sha != ZERO else None)
+                           update.remote_sha if update.remote_sha != ZERO else None,
+                           who=config.get_git("user.email"))
     failures.raise_for_failures("upload")
     return 0
 
 
 def write_manifest(repo: Repo, store: Store, remote: Remote, branch: str, commit: str,
-                   base: str | None = None) -> None:
+                   base: str | None = None, who: str | None = None) -> None:
     census = tree_census(repo, commit, base)
-    who = repo.git("config", "--get", "user.email", check=False).decode().strip() or (
-        f"{getpass.getuser()}@{socket.gethostname()}")
+    who = who or f"{getpass.getuser()}@{socket.gethostname()}"
     store.write_json(f"branches/{branch}.json", {
         "branch": branch,
         "commit": commit,

@@ -107,15 +107,22 @@ def branch_remote(config: Config, branch: str | None) -> str | None:
     return None
 
 
-def embedded(repo: Repo, git_remote: str = "origin", url: str | None = None) -> Remote | None:
+def embedded(repo: Repo, git_remote: str = "origin", url: str | None = None,
+             config: Config | None = None) -> Remote | None:
     """``<repository>/data`` of a git remote that is a path on this machine."""
     if url is None:
-        url = repo.git("config", "--get", f"remote.{git_remote}.url", check=False).decode().strip()
+        url = _git_remote_url(repo, git_remote, config)
     path = local_path(url, repo)
     if path is None:
         return None
     data = path / "data" if not (path / ".git").exists() else path / ".git" / "data"
     return Remote(git_remote, data.as_uri())
+
+
+def _git_remote_url(repo: Repo, name: str, config: Config | None) -> str:
+    if config is not None:
+        return config.get_git(f"remote.{name}.url") or ""
+    return repo.git("config", "--get", f"remote.{name}.url", check=False).decode().strip()
 
 
 def local_path(url: str, repo: Repo) -> Path | None:
@@ -143,14 +150,14 @@ def resolve(repo: Repo, config: Config, name: str | None = None, branch: str | N
     if wanted and wanted in remotes:
         return remotes[wanted]
     if name and name not in remotes and not git_url:
-        git_url = repo.git("config", "--get", f"remote.{name}.url", check=False).decode().strip()
+        git_url = _git_remote_url(repo, name, config)
         found = embedded(repo, name, git_url) if git_url else None
         if found:
             return found
         raise FatalError(f"no data remote named '{name}'; add one with "
                          f"`git data remote add {name} URL` (known: "
                          f"{', '.join(remotes) or 'none'})")
-    found = embedded(repo, git_remote or name or "origin", git_url)
+    found = embedded(repo, git_remote or name or "origin", git_url, config)
     if found:
         return found
     raise FatalError("no data store is configured for this repository; add one with "
@@ -166,7 +173,7 @@ def read_order(repo: Repo, config: Config, branch: str | None = None) -> list[Re
         if name and name in remotes and remotes[name] not in order:
             order.append(remotes[name])
     order.extend(r for r in remotes.values() if r not in order)
-    found = embedded(repo)
+    found = embedded(repo, config=config)
     if found and all(r.url != found.url for r in order):
         order.append(found)
     return order
