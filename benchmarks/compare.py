@@ -370,6 +370,7 @@ def run_meta(args: argparse.Namespace, argv: list[str] | None, started: float,
              reps: dict[str, int], versions: dict[str, str]) -> dict:
     return {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
             "duration_s": round(time.time() - started, 1), "quick": args.quick, "s3": args.s3,
+            "s3_only": args.s3_only,
             "tools": args.tools, "reps": reps, "reps_default": args.reps is None,
             "versions": versions, "cpus": os.cpu_count(), "platform": platform.platform(),
             "python": platform.python_version(),

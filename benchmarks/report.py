@@ -62,7 +62,11 @@ def build(meta: dict, works: dict[str, Workload], steps: tuple[str, ...], tools:
           missing: dict[str, str], raw: dict, floor: dict | None) -> dict[str, Any]:
     """The whole JSON document: every figure of every backend, workload, tool and step."""
     results: dict[str, Any] = {}
-    for backend in (["local", "s3"] if meta["s3"] else ["local"]):
+    if meta.get("s3_only"):  # no local-directory runs: no table of "did not run" rows
+        backends = ["s3"]
+    else:
+        backends = ["local", "s3"] if meta["s3"] else ["local"]
+    for backend in backends:
         results[backend] = {}
         for wk in works:
             per_tool = {}

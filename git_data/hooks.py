@@ -96,8 +96,11 @@ def post_checkout(repo: Repo, name: str, args: list[str]) -> int:
     from .direct import finish
     from .materialize import settle_racy
 
-    finish(repo, quiet=not sys.stderr.isatty())
-    settle_racy(repo)  # so the next git command does not read the new files again
+    try:  # the checkout itself is done: a failure here leaves pointers, never stops git
+        finish(repo, quiet=not sys.stderr.isatty())
+        settle_racy(repo)  # so the next git command does not read the new files again
+    except FatalError as exc:
+        warn(f"{exc}")
     if name == "post-checkout" and len(args) >= 3 and args[2] == "0":
         return 0  # a file checkout, not a branch switch
     marker = repo.git_dir / "data" / MISSING_FILE
