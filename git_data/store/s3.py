@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import gc
 import io
 import math
 import os
@@ -58,6 +59,17 @@ CONNECT_TIMEOUT_S = 10.0
 READ_TIMEOUT_S = 60.0
 CONTENT_TYPE = "application/octet-stream"
 ENV_SECRETS = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")  # redacted from messages too
+
+
+def _memoize_user_agent(client: Any) -> None:
+    """botocore rebuilds its User-Agent string twice per request (about a fifth of the
+    client's CPU time for small PUTs here); the string only names versions and features, so
+    one is computed and reused."""
+    creator = getattr(client, "_user_agent_creator", None)
+    if creator is None or not callable(getattr(creator, "to_string", None)):
+        return
+    text = creator.to_string()
+    creator.to_string = lambda: text
 
 
 def storage_options(options: dict[str, str], secrets: dict[str, str],
@@ -188,6 +200,8 @@ class S3Store(Store):
 
         client = sync(self.raw.loop, self.raw.set_session)
         client.meta.events.unregister("before-call.s3", add_expect_header)
+        _memoize_user_agent(client)
+        gc.freeze()  # botocore's models are long-lived: keep them out of every collection
         self._prepared = True
 
     def run(self, coro: Awaitable[T]) -> T:
