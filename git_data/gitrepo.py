@@ -49,11 +49,12 @@ class Repo:
 
     def __init__(self, path: str | os.PathLike[str] = ".") -> None:
         asked = ["rev-parse", "--path-format=absolute", "--git-dir", "--git-common-dir",
-                 "--is-bare-repository", "--git-path", "hooks"]
+                 "--is-bare-repository", "--git-path", "hooks", "--git-path", "index",
+                 "--show-object-format"]
         try:  # one git call where there is a work tree (every hook and filter start pays it)
             out = run_git([*asked, "--show-toplevel"], cwd=path, check=False).decode()
             lines = out.splitlines()
-            if len(lines) != 5:  # bare, or inside .git: no top level to show
+            if len(lines) != 7:  # bare, or inside .git: no top level to show
                 lines = run_git(asked, cwd=path).decode().splitlines() + [""]
         except (FatalError, FileNotFoundError, NotADirectoryError) as exc:
             raise FatalError(f"{os.path.abspath(path)} is not inside a git repository; "
@@ -62,7 +63,9 @@ class Repo:
         self.common_dir = Path(lines[1])
         self.bare = lines[2] == "true"
         self._hooks_dir = Path(lines[3])
-        self.workdir: Path | None = Path(lines[4]) if lines[4] and not self.bare else None
+        self.index_path = Path(lines[4])  # $GIT_INDEX_FILE when set
+        self.object_format = lines[5]  # sha1 or sha256
+        self.workdir: Path | None = Path(lines[6]) if lines[6] and not self.bare else None
 
     # ----- running git -------------------------------------------------------------------
     def git(self, *args: str, input: bytes | None = None, check: bool = True) -> bytes:

@@ -133,8 +133,7 @@ _renameat2 = _load_renameat2() if sys.platform.startswith("linux") else None
 def _refuse_locked_index(repo: Repo) -> None:
     """Written files must reach the index, or git would see them all as modified: stop
     before writing anything while another git command holds the index."""
-    index = Path(repo.git_text("rev-parse", "--path-format=absolute", "--git-path", "index"))
-    lock = index.with_name(index.name + ".lock")
+    lock = repo.index_path.with_name(repo.index_path.name + ".lock")
     if lock.exists():
         raise FatalError(f"git's index is locked ({lock}): another git command is running; "
                          "wait for it (or remove the lock if none is) and run this again")
@@ -183,10 +182,7 @@ def settle_racy(repo: Repo) -> int:
     send each through the clean filter again on every command until the index is rewritten
     in a later second. Each such file that still has the stat git recorded and whose bytes
     hash to its pointer's oid is backdated and its new stat data recorded; returns how many."""
-    index_path, object_format = repo.git_text(
-        "rev-parse", "--path-format=absolute", "--git-path", "index",
-        "--show-object-format").splitlines()
-    racy = racy_entries(Path(index_path), object_format)
+    racy = racy_entries(repo.index_path, repo.object_format)
     if not racy or repo.workdir is None:
         return 0
     recorded = {path: fields for path, _, fields in racy}
@@ -212,20 +208,17 @@ def settle_racy(repo: Repo) -> int:
 def _set_stat_directly(repo: Repo, written: dict[str, PointerEntry],
                        index: dict[str, tuple[str, str]]) -> list[str]:
     """Patch the index entries of ``written``; returns the paths left for git's refresh."""
-    index_path, object_format = repo.git_text(
-        "rev-parse", "--path-format=absolute", "--git-path", "index",
-        "--show-object-format").splitlines()
     updates: dict[bytes, tuple[bytes, os.stat_result]] = {}
     for path, entry in written.items():
         # the file cleans to this entry's pointer; only an index entry holding exactly that
         # blob may be marked unchanged (any other staged content must keep showing)
-        blob = _blob_id(pointer.Pointer(entry.oid, entry.size).render(), object_format)
+        blob = _blob_id(pointer.Pointer(entry.oid, entry.size).render(), repo.object_format)
         if path in index and index[path][1] == blob.hex():
             st = os.stat(repo.root / path)
             updates[path.encode(errors="surrogateescape")] = (blob, st)
     if not updates:
         return list(written)
-    done = set_stat(Path(index_path), object_format, updates)
+    done = set_stat(repo.index_path, repo.object_format, updates)
     return [p for p in written if p.encode(errors="surrogateescape") not in done]
 
 
