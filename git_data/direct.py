@@ -148,6 +148,7 @@ def finish(repo: Repo, quiet: bool) -> int:
     from .cache import Cache
     from .commands.fetch import download
     from .config import Config
+    from .errors import FatalError
     from .gitrepo import PointerEntry
     from .materialize import holds_pointer, materialize
     from .progress import warn
@@ -165,7 +166,7 @@ def finish(repo: Repo, quiet: bool) -> int:
     if absent:
         try:
             download(repo, config, absent, None, quiet).raise_for_failures("download")
-        except Exception as exc:  # the checkout is done; the files left stay pointers
+        except FatalError as exc:  # the checkout is done; the files left stay pointers
             warn(f"{exc}")
     _, missing = materialize(repo, cache, entries)
     if missing:
