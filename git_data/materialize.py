@@ -242,11 +242,20 @@ def _backdate(path: Path) -> None:
 
 
 def _index_entries(repo: Repo) -> dict[str, tuple[str, str]]:
-    """path -> (mode, blob sha) for every index entry, from one `git ls-files -s`."""
-    entries = {}
+    """path -> (mode, blob sha) for every merged (stage 0) index entry, from one `git
+    ls-files -s`. A path in conflict is left out: writing its file must not stage it, which
+    would resolve the conflict behind the user's back."""
+    entries: dict[str, tuple[str, str]] = {}
+    conflicted = set()
     for item in repo.git("ls-files", "-z", "-s").split(b"\0"):
         if item:
-            meta, _, path = item.partition(b"\t")
-            mode, sha = meta.split()[:2]
-            entries[path.decode(errors="surrogateescape")] = (mode.decode(), sha.decode())
+            meta, _, raw_path = item.partition(b"\t")
+            mode, sha, stage = meta.split()[:3]
+            path = raw_path.decode(errors="surrogateescape")
+            if stage == b"0":
+                entries[path] = (mode.decode(), sha.decode())
+            else:
+                conflicted.add(path)
+    for path in conflicted:
+        entries.pop(path, None)
     return entries

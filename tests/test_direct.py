@@ -151,3 +151,20 @@ def test_take_records_keeps_the_last_per_path(tmp_path: Path) -> None:
     assert sorted(direct.take_records(tmp_path)) == [("xxh128:bb", 2, "c"),
                                                      ("xxh128:cc", 3, "a b.bin")]
     assert not record.exists() and os.listdir(record.parent) == []
+
+
+def test_checkout_theirs_in_a_conflict_keeps_the_conflict(repo: Repo) -> None:
+    """`git checkout --theirs` of a conflicted data file writes their data and leaves the
+    conflict for the user to resolve (nothing is staged behind their back)."""
+    repo.git("config", "data.directCheckoutMinSize", str(MIN))
+    _commit(repo, {"data/big.bin": random_bytes(120_000, seed=7)}, "base")
+    repo.git("switch", "-qc", "theirs")
+    _commit(repo, {"data/big.bin": random_bytes(130_000, seed=8)}, "theirs")
+    repo.git("switch", "-q", "-")
+    _commit(repo, {"data/big.bin": random_bytes(140_000, seed=9)}, "ours")
+    assert repo.git("merge", "-q", "theirs", check=False).returncode != 0
+    assert len(repo.git("ls-files", "-u", "data/big.bin").stdout.splitlines()) == 3
+    repo.git("checkout", "--theirs", "--", "data/big.bin")
+    assert repo.read("data/big.bin") == random_bytes(130_000, seed=8)
+    assert len(repo.git("ls-files", "-u", "data/big.bin").stdout.splitlines()) == 3
+    assert repo.git("status", "--porcelain").stdout.startswith("UU data/big.bin")
