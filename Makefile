@@ -10,8 +10,12 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
+# Bytecode once, as pip does when it installs a package: an editable install leaves it to
+# the first import, and with PYTHONDONTWRITEBYTECODE every git-data process (one per hook and
+# filter start) would compile its modules again (50-60 ms each here).
 venv: $(BIN)/python
 	$(BIN)/pip install -q -e .
+	$(BIN)/python -m compileall -q git_data
 
 demo: venv
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/demo.sh
@@ -25,6 +29,7 @@ apt:
 
 deps: $(BIN)/python apt
 	$(BIN)/pip install -q -e '.[test,stats]'
+	$(BIN)/python -m compileall -q git_data
 
 test: deps
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m ruff check git_data tests benchmarks

@@ -104,6 +104,8 @@ def notes(meta: dict, works: dict[str, Workload]) -> list[str]:
                "is on the same filesystem (it is here), so its local push copies no bytes; "
                "it has no S3 backend. git-data hard-links between its cache and a local "
                "store the same way (data.localLinks); DVC copies.")
+    out.append("git-data's bytecode is compiled before the run, as pip does when it "
+               "installs a package; tools' dependencies have theirs from their install.")
     out.append("W4 and W5 get their data by `git pull` (DVC: + `dvc pull`) of the new commit "
                "into the clone their base workload made, not by a fresh clone.")
     out.append("DVC tracks data/ as one output (`dvc add data`); its branch switch is "
