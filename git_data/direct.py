@@ -49,38 +49,36 @@ def record_path(git_dir: Path | str) -> Path:
 class DirectCheckout:
     """The filter's side: whether to hand a smudge over to the hook, and the record of it."""
 
-    def __init__(self, git_dir: str, min_size: int) -> None:
+    def __init__(self, git_dir: str, min_size: int, hooks_dir: Path) -> None:
         self.git_dir = git_dir
         self.min_size = min_size
+        self.hooks_dir = hooks_dir  # as git resolves it here (core.hooksPath, `git -c` too)
         self._allowed: bool | None = None
 
     def wants(self, size: int) -> bool:
         if size < self.min_size:
             return False
         if self._allowed is None:  # decided once, on the first large file
-            self._allowed = hook_will_finish(self.git_dir)
+            self._allowed = hook_will_finish(self.hooks_dir / "post-checkout")
         return self._allowed
 
     def record(self, path: str, oid: str, size: int) -> None:
         appendlog.append(record_path(self.git_dir), f"{oid} {size} {path}\n")
 
 
-def hook_will_finish(git_dir: str) -> bool:
+def hook_will_finish(hook: Path) -> bool:
     """Whether the git command that started this filter runs git-data's post-checkout hook
-    when it is done."""
+    (``hook``, the effective one) when it is done."""
     if os.environ.get("GIT_DATA_SKIP_HOOKS"):
         return False
     if git_subcommand(_git_parent_argv()) not in COMMANDS:
         return False
     from .commands.install import MARKER
-    from .gitrepo import run_git
 
-    try:  # the effective hooks folder: core.hooksPath, also from `git -c` (inherited env)
-        hook = run_git(["rev-parse", "--path-format=absolute", "--git-path",
-                        "hooks/post-checkout"], cwd=git_dir).decode().strip()
+    try:
         with open(hook, errors="replace") as stream:
             return MARKER in stream.read(4096) and os.access(hook, os.X_OK)
-    except Exception:  # no such hook, unreadable, or git failed: stream instead
+    except OSError:  # no such hook, or unreadable: stream instead
         return False
 
 

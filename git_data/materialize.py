@@ -167,8 +167,7 @@ def refresh(repo: Repo, written: dict[str, PointerEntry],
     refresh runs the clean filter on each file; the record of written files (written.py)
     makes that a compare and a hash instead of a second copy.
     """
-    record_written(repo.git_dir, repo.root, ((p, e.oid) for p, e in written.items()))
-    left = _set_stat_directly(repo, written, index)
+    left = _record_stat(repo, written, {p: index[p][1] for p in written if p in index})
     if not left:
         return
     info = b"".join(f"{index[p][0]} {index[p][1]}\t".encode()
@@ -186,7 +185,6 @@ def settle_racy(repo: Repo) -> int:
     if not racy or repo.workdir is None:
         return 0
     recorded = {path: fields for path, _, fields in racy}
-    index = {path: ("", blob) for path, blob, _ in racy}
     settled: dict[str, PointerEntry] = {}
     for entry in repo.blob_pointers([(path, blob) for path, blob, _ in racy]):
         full = repo.root / entry.path
@@ -200,20 +198,21 @@ def settle_racy(repo: Repo) -> int:
         _backdate(full)
         settled[entry.path] = entry
     if settled:
-        record_written(repo.git_dir, repo.root, ((p, e.oid) for p, e in settled.items()))
-        _set_stat_directly(repo, settled, index)
+        _record_stat(repo, settled, {path: blob for path, blob, _ in racy})
     return len(settled)
 
 
-def _set_stat_directly(repo: Repo, written: dict[str, PointerEntry],
-                       index: dict[str, tuple[str, str]]) -> list[str]:
-    """Patch the index entries of ``written``; returns the paths left for git's refresh."""
+def _record_stat(repo: Repo, written: dict[str, PointerEntry],
+                 staged: dict[str, str]) -> list[str]:
+    """Record the files written from the cache (written.py) and patch their index entries,
+    whose staged blob ids ``staged`` holds; returns the paths left for git's refresh."""
+    record_written(repo.git_dir, repo.root, ((p, e.oid) for p, e in written.items()))
     updates: dict[bytes, tuple[bytes, os.stat_result]] = {}
     for path, entry in written.items():
         # the file cleans to this entry's pointer; only an index entry holding exactly that
         # blob may be marked unchanged (any other staged content must keep showing)
         blob = _blob_id(pointer.Pointer(entry.oid, entry.size).render(), repo.object_format)
-        if path in index and index[path][1] == blob.hex():
+        if staged.get(path) == blob.hex():
             st = os.stat(repo.root / path)
             updates[path.encode(errors="surrogateescape")] = (blob, st)
     if not updates:
@@ -246,16 +245,10 @@ def _index_entries(repo: Repo) -> dict[str, tuple[str, str]]:
     ls-files -s`. A path in conflict is left out: writing its file must not stage it, which
     would resolve the conflict behind the user's back."""
     entries: dict[str, tuple[str, str]] = {}
-    conflicted = set()
     for item in repo.git("ls-files", "-z", "-s").split(b"\0"):
         if item:
-            meta, _, raw_path = item.partition(b"\t")
+            meta, _, path = item.partition(b"\t")
             mode, sha, stage = meta.split()[:3]
-            path = raw_path.decode(errors="surrogateescape")
-            if stage == b"0":
-                entries[path] = (mode.decode(), sha.decode())
-            else:
-                conflicted.add(path)
-    for path in conflicted:
-        entries.pop(path, None)
+            if stage == b"0":  # a path has stage 0 or stages 1-3, never both
+                entries[path.decode(errors="surrogateescape")] = (mode.decode(), sha.decode())
     return entries

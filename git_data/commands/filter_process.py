@@ -27,7 +27,7 @@ def filter_process() -> int:
     direct = None
     if repo.workdir is not None and config.get_bool("data.directCheckout", True):
         direct = DirectCheckout(str(repo.git_dir), config.get_size(
-            "data.directCheckoutMinSize", DEFAULT_MIN_SIZE))
+            "data.directCheckoutMinSize", DEFAULT_MIN_SIZE), repo.hooks_dir())
     process = FilterProcess(Cache(config.cache_dir), config.hash_algorithm, PktReader(stdin),
                             PktWriter(stdout), fetcher, str(repo.git_dir),
                             str(repo.workdir or "."), direct)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from ..cache import Cache
 from ..config import Config
 from ..gitrepo import Repo
-from ..materialize import materialize, select
+from ..materialize import holds_pointer, materialize, select
 from ..progress import note
 from .fetch import download, wanted
 
@@ -16,10 +16,8 @@ def pull(repo: Repo, remote_name: str | None, include: list[str] | None,
          only_pointers: bool = False) -> int:
     config = Config(repo)
     entries = select(repo.index_pointers(), include, exclude)
-    if only_pointers:
-        from .status import _worktree_state
-
-        entries = [e for e in entries if _worktree_state(repo, e) == "pointer"]
+    if only_pointers:  # the files checkout left as pointers: nothing else is downloaded
+        entries = [e for e in entries if holds_pointer(repo.root / e.path, e.oid)]
     if revs:
         entries = wanted(repo, revs, include, exclude)
     result = download(repo, config, entries, remote_name, quiet)

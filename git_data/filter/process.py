@@ -194,30 +194,26 @@ class FilterProcess:
                        rest: Iterator[bytes | memoryview]) -> pointer.Pointer:
         """Store a stream whose first ``agreed`` bytes equal cached ``oid``'s, then
         ``packet`` and the rest."""
-        writer = self.cache.writer(self.algo)
-        try:
-            with self.cache.open(oid) as known:
-                while agreed:
-                    chunk = known.read(min(agreed, 1 << 20))
-                    if not chunk:  # read-only objects do not shrink; never loop on one that did
-                        raise OSError(f"cache object {oid} shrank while it was read")
-                    writer.write(chunk)
-                    agreed -= len(chunk)
-            writer.write(packet)
-            for more in rest:
-                writer.write(more)
-            stored = writer.commit()
-        except BaseException:
-            writer.abort()
-            raise
-        return pointer.Pointer(stored, writer.size)
+        return self._store(itertools.chain(self._cached_prefix(oid, agreed), [packet], rest))
+
+    def _cached_prefix(self, oid: str, length: int) -> Iterator[bytes]:
+        with self.cache.open(oid) as known:
+            while length:
+                chunk = known.read(min(length, 1 << 20))
+                if not chunk:  # read-only objects do not shrink; never loop on one that did
+                    raise OSError(f"cache object {oid} shrank while it was read")
+                yield chunk
+                length -= len(chunk)
 
     def store(self, path: str, head: bytearray, rest: Iterator[bytes]) -> pointer.Pointer:
+        return self._store(itertools.chain([head], rest))
+
+    def _store(self, chunks: Iterator[bytes | bytearray | memoryview]) -> pointer.Pointer:
+        """Write ``chunks`` as one cache object; nothing is left behind when it fails."""
         writer = self.cache.writer(self.algo)
         try:
-            writer.write(head)
-            for packet in rest:
-                writer.write(packet)
+            for chunk in chunks:
+                writer.write(chunk)
             oid = writer.commit()
         except BaseException:
             writer.abort()
