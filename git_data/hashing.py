@@ -3,7 +3,6 @@ shared with parties you do not trust (``data.hashAlgorithm``)."""
 
 from __future__ import annotations
 
-import hashlib
 from typing import BinaryIO, Protocol
 
 import xxhash
@@ -21,6 +20,8 @@ def new_hasher(algo: str = DEFAULT_ALGORITHM) -> Hasher:
     if algo == "xxh128":
         return xxhash.xxh3_128()
     if algo == "sha256":
+        import hashlib  # rare: keep OpenSSL out of every process's start-up
+
         return hashlib.sha256()
     raise ValueError(f"unknown hash algorithm '{algo}' (known: xxh128, sha256)")
 

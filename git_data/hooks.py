@@ -16,13 +16,13 @@ import os
 import subprocess
 import sys
 
-from .commands.install import SAVED_SUFFIX
 from .config import Config
 from .errors import FatalError
 from .gitrepo import Repo
 from .progress import human_bytes, warn
 
 MISSING_FILE = "missing-after-checkout"
+SAVED_SUFFIX = ".pre-git-data"  # a user's own hook, kept aside by `git data install`
 
 
 def run_hook(name: str, args: list[str]) -> int:

@@ -12,10 +12,8 @@ history costs in proportion to that commit.
 
 from __future__ import annotations
 
-import getpass
 import json
 import os
-import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,7 +107,7 @@ def push_updates(repo: Repo, config: Config, updates: list[RefUpdate], git_remot
 def write_manifest(repo: Repo, store: Store, remote: Remote, branch: str, commit: str,
                    base: str | None = None, who: str | None = None) -> None:
     census = tree_census(repo, commit, base)
-    who = who or f"{getpass.getuser()}@{socket.gethostname()}"
+    who = who or f"{_login()}@{os.uname().nodename}"
     store.write_json(f"branches/{branch}.json", {
         "branch": branch,
         "commit": commit,
@@ -120,6 +118,16 @@ def write_manifest(repo: Repo, store: Store, remote: Remote, branch: str, commit
         "who": who,
         "remote": remote.name,
     })
+
+
+def _login() -> str:
+    """The user name as getpass finds it, without importing getpass (and pwd) at start-up."""
+    for name in ("LOGNAME", "USER", "LNAME", "USERNAME"):
+        if os.environ.get(name):
+            return os.environ[name]
+    import pwd
+
+    return pwd.getpwuid(os.getuid()).pw_name
 
 
 def tree_census(repo: Repo, commit: str, base: str | None) -> dict[str, tuple[int, int]]:

@@ -22,16 +22,13 @@ push skip everything it uploaded before without asking the store.
 
 from __future__ import annotations
 
-import concurrent.futures as cf
-import hashlib
 import os
-import random
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import appendlog, pointer
 from .cache import Cache
@@ -41,6 +38,9 @@ from .gitrepo import Repo
 from .hashing import hash_file
 from .progress import Progress, warn
 from .store import CHUNK, Store, StoreError, TransientStoreError, link_into
+
+if TYPE_CHECKING:
+    import concurrent.futures as cf
 
 DEFAULT_TRANSFERS = 8
 DEFAULT_RETRIES = 4
@@ -103,7 +103,7 @@ class KnownObjects:
     cache folder as one append-only file per store URL."""
 
     def __init__(self, cache: Cache, store_url: str) -> None:
-        key = hashlib.sha1(store_url.encode()).hexdigest()[:16]
+        key = _sha1_hex(store_url.encode())[:16]
         self.path = cache.root / "stores" / f"{key}.oids"
         self._oids: set[str] | None = None
         self._lock = threading.Lock()
@@ -196,8 +196,7 @@ class TransferQueue:
             progress.advance(item.size, 1)
 
         workers = self.workers or max([s.transfers for s in stores] or [DEFAULT_TRANSFERS])
-        with cf.ThreadPoolExecutor(workers) as pool:
-            list(pool.map(one, items))
+        run_parallel(one, items, workers)
         progress.done()
         return result
 
@@ -212,7 +211,7 @@ class TransferQueue:
         pending = items
         for attempt in range(self.retries + 1):
             if attempt:
-                time.sleep(min(8.0, 0.2 * 2**(attempt - 1)) * (0.5 + random.random()))
+                time.sleep(_backoff(attempt - 1))
             again: list[Item] = []
             for batch in _batches(pending):
                 outcome = action(batch)
@@ -239,7 +238,7 @@ class TransferQueue:
             except Exception as exc:
                 if is_permanent(exc) or attempt == self.retries:
                     raise
-                time.sleep(min(8.0, 0.2 * 2**attempt) * (0.5 + random.random()))
+                time.sleep(_backoff(attempt))
 
     # ----- uploads -----------------------------------------------------------------------
     def upload(self, items: Iterable[Item], store: Store) -> Result:
@@ -404,7 +403,31 @@ def _link_verified(cache: Cache, store: Store, oid: str, source: str) -> bool:
 
 def _tmp_name(cache: Cache, kind: str) -> Path:
     cache.tmp_dir.mkdir(parents=True, exist_ok=True)
-    return cache.tmp_dir / f"{kind}-{uuid.uuid4().hex}"
+    return cache.tmp_dir / f"{kind}-{os.urandom(16).hex()}"
+
+
+def run_parallel(work: Callable[[Item], None], items: list[Item], workers: int) -> None:
+    """``work`` on every item from up to ``workers`` threads; ``work`` reports its own
+    failures. Plain threads, not concurrent.futures: its import (with logging) costs a
+    pre-push hook more than the few objects it usually moves."""
+    pending = iter(items)
+    lock = threading.Lock()
+
+    def worker() -> None:
+        while True:
+            with lock:
+                item = next(pending, None)
+            if item is None:
+                return
+            work(item)
+
+    threads = [threading.Thread(target=worker, daemon=True)
+               for _ in range(min(workers, len(items)) - 1)]
+    for thread in threads:
+        thread.start()
+    worker()  # the calling thread takes a share too
+    for thread in threads:
+        thread.join()
 
 
 def _adopt_verified(cache: Cache, store: Store, oid: str, tmp: Path) -> None:
@@ -418,6 +441,22 @@ def _adopt_verified(cache: Cache, store: Store, oid: str, tmp: Path) -> None:
 def _corrupt_copy(store: Store, detail: str) -> PermanentError:
     return PermanentError(f"bytes in {store.describe()} do not match the oid ({detail}); the "
                           "store copy is corrupt, not cached")
+
+
+def _sha1_hex(data: bytes) -> str:
+    """CPython's built-in SHA-1 when it has one: hashlib's OpenSSL import costs every
+    pre-push hook about 5 ms, for one short digest."""
+    try:
+        from _sha1 import sha1  # type: ignore[import-not-found]
+    except ImportError:
+        from hashlib import sha1
+    return sha1(data).hexdigest()
+
+
+def _backoff(attempt: int) -> float:
+    """Exponential, capped at 8 s, with jitter (random's import is kept off start-up)."""
+    jitter = int.from_bytes(os.urandom(2), "big") / 65535
+    return min(8.0, 0.2 * 2**attempt) * (0.5 + jitter)
 
 
 def _describe(exc: BaseException) -> str:
@@ -434,6 +473,8 @@ class FilterFetcher:
         self.repo = repo
         self.config = config
         # checkout asks for objects one at a time; the pool bounds how many are in flight
+        import concurrent.futures as cf
+
         self.pool = cf.ThreadPoolExecutor(config.get_int("data.transfers", 0) or 16)
         self.queue = TransferQueue.for_repo(config, quiet=True)
         self._stores: dict[str | None, list[Store]] = {}

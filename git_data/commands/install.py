@@ -13,11 +13,11 @@ from pathlib import Path
 
 from ..errors import FatalError
 from ..gitrepo import Repo, run_git
+from ..hooks import SAVED_SUFFIX
 from ..progress import note
 
 HOOKS = ("pre-commit", "pre-push", "post-checkout", "post-merge")
 MARKER = "# git-data hook shim"
-SAVED_SUFFIX = ".pre-git-data"
 FILTER_CONFIG = {
     "filter.data.process": "git-data filter-process",
     "filter.data.required": "true",

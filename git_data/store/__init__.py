@@ -19,7 +19,6 @@ import os
 import posixpath
 import shutil
 import tempfile
-import uuid
 from collections.abc import Iterable
 from typing import Any, BinaryIO
 
@@ -247,7 +246,7 @@ class Store:
     def _tmp_name(self, target: str) -> str:
         tmp_dir = self.path("tmp")
         os.makedirs(tmp_dir, exist_ok=True)
-        return posixpath.join(tmp_dir, f"{uuid.uuid4().hex}.{os.path.basename(target)[:40]}")
+        return posixpath.join(tmp_dir, f"{os.urandom(16).hex()}.{os.path.basename(target)[:40]}")
 
     def _local_atomic(self, target: str, write: Any, read_only: bool = False) -> None:
         tmp = self._tmp_name(target)
