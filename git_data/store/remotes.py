@@ -24,7 +24,8 @@ from . import Store, open_store
 GITDATA = ".gitdata"
 OPTION_KEYS = ("endpointurl", "region", "profile")
 SECRET_KEYS = ("accesskeyid", "secretaccesskey", "sessiontoken")
-TUNING_KEYS = ("connecttimeout", "readtimeout")  # data.s3.connectTimeout, data.s3.readTimeout
+# data.s3.connectTimeout, .readTimeout, .directRequests (or per remote: data.remote.NAME.*)
+TUNING_KEYS = ("connecttimeout", "readtimeout", "directrequests")
 
 
 @dataclass

@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
 import functools
 import gc
 import io
@@ -24,7 +25,7 @@ import os
 import random
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any, BinaryIO, TypeVar
+from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 
 from fsspec.asyn import sync
 
@@ -44,6 +45,9 @@ from .errors import (
     service_code,
 )
 
+if TYPE_CHECKING:
+    from .s3fast import FastS3
+
 T = TypeVar("T")
 
 PART_SIZE = 8 * 2**20
@@ -59,6 +63,9 @@ CONNECT_TIMEOUT_S = 10.0
 READ_TIMEOUT_S = 60.0
 CONTENT_TYPE = "application/octet-stream"
 ENV_SECRETS = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")  # redacted from messages too
+# git-data's own option, not s3fs's: bulk PUTs and GETs signed here (s3fast.py); set from
+# data.s3.directRequests / data.remote.NAME.directRequests (default true)
+DIRECT_OPTION = "git_data_direct_requests"
 
 
 def _memoize_user_agent(client: Any) -> None:
@@ -91,7 +98,8 @@ def storage_options(options: dict[str, str], secrets: dict[str, str],
         "response_checksum_validation": "when_required",
     }
     result: dict[str, Any] = {"use_listings_cache": False,
-                              "max_concurrency": PART_CONCURRENCY, "config_kwargs": config}
+                              "max_concurrency": PART_CONCURRENCY, "config_kwargs": config,
+                              DIRECT_OPTION: _flag(tuning.get("directrequests"), True)}
     if options.get("endpointurl"):
         result["endpoint_url"] = options["endpointurl"]
     if options.get("region"):
@@ -106,6 +114,12 @@ def storage_options(options: dict[str, str], secrets: dict[str, str],
     if client:
         result["client_kwargs"] = client
     return result
+
+
+def _flag(value: str | None, default: bool) -> bool:
+    if value is None or value == "":
+        return default
+    return value.strip().lower() not in ("false", "no", "off", "0")
 
 
 def backoff(attempt: int) -> float:
@@ -133,8 +147,9 @@ class S3Store(Store):
     transfers = 32
     def __init__(self, url: str, name: str = "", storage_options: dict[str, Any] | None = None,
                  secrets: tuple[str, ...] = ()) -> None:
-        super().__init__(url, name, storage_options)
         self.options = dict(storage_options or {})
+        self.direct = bool(self.options.pop(DIRECT_OPTION, True))
+        super().__init__(url, name, self.options)
         self.secrets = tuple(s for s in secrets if s)
         self.raw = self.fs
         self.raw.retries = 1  # one try per s3fs call: the retry policy is git-data's
@@ -143,6 +158,9 @@ class S3Store(Store):
         self.endpoint = self.options.get("endpoint_url") or ""
         self._checked = False
         self._prepared = False
+        self.fast: FastS3 | None = None
+        self._fast_tried = False
+        self._signature = ""
 
     def describe(self) -> str:
         """``origin (s3://bucket/prefix at http://host:port)``: the endpoint is part of
@@ -201,8 +219,43 @@ class S3Store(Store):
         client = sync(self.raw.loop, self.raw.set_session)
         client.meta.events.unregister("before-call.s3", add_expect_header)
         _memoize_user_agent(client)
+        if self.direct:
+            client.meta.events.register("before-send.s3", self._observe_signature)
         gc.freeze()  # botocore's models are long-lived: keep them out of every collection
         self._prepared = True
+
+    def _observe_signature(self, request: Any, **_: Any) -> None:
+        """Keep the Authorization header of botocore's latest request (for s3fast)."""
+        value = request.headers.get("Authorization")
+        if value:
+            self._signature = value.decode() if isinstance(value, bytes) else str(value)
+
+    def _start_fast(self) -> None:
+        """Signed requests of git-data's own for put_many/get_many, where botocore's
+        addressing and signature allow them (see s3fast.py); closed at exit, on the loop it
+        runs on. Needs one request botocore signed for this bucket: check() makes it."""
+        if not self.direct or self._fast_tried:
+            return
+        self.check()
+        self._fast_tried = True
+        from .s3fast import FastS3
+
+        config = self.options.get("config_kwargs", {})
+        self.fast = self.run(FastS3.create(
+            self.raw.s3, self.bucket, self._signature,
+            float(config.get("connect_timeout", CONNECT_TIMEOUT_S)),
+            float(config.get("read_timeout", READ_TIMEOUT_S)),
+            int(config.get("max_pool_connections", 64))))
+        if self.fast is not None:
+            atexit.register(self._close_fast)
+
+    def _close_fast(self) -> None:
+        fast, self.fast = self.fast, None
+        if fast is not None:
+            try:
+                self.run(fast.close())
+            except Exception:  # the loop is gone at exit: so are its connections
+                pass
 
     def run(self, coro: Awaitable[T]) -> T:
         """Run a coroutine on s3fs's event loop (its async API) from this thread."""
@@ -322,24 +375,33 @@ class S3Store(Store):
         """Upload small cache objects ((oid, local path) pairs, each read whole) as
         concurrent PUTs on s3fs's event loop: no thread per object. Returns each oid's
         error (a StoreError, transient or not), or None when it is stored (or was there)."""
-        async def one(oid: str, path: str) -> tuple[str, BaseException | None]:
+        headers = {"If-None-Match": "*", "Content-Type": CONTENT_TYPE}
+
+        async def one(oid: str, path: str, creds: Any) -> tuple[str, BaseException | None]:
             try:
                 with open(path, "rb") as stream:
                     body = stream.read()
-                await self.raw._call_s3("put_object", Bucket=self.bucket, Key=self._key(oid),
-                                        Body=body, IfNoneMatch="*", ContentType=CONTENT_TYPE)
+                if self.fast is not None:
+                    await self.fast.put(creds, self._key(oid), body, headers)
+                else:
+                    await self.raw._call_s3("put_object", Bucket=self.bucket,
+                                            Key=self._key(oid), Body=body, IfNoneMatch="*",
+                                            ContentType=CONTENT_TYPE)
             except Exception as exc:
                 return oid, None if already_exists(exc) else self._mapped(exc)
             return oid, None
 
-        return dict(self._gather([one(oid, path) for oid, path in objects]))
+        return self._gather([oid for oid, _ in objects],
+                            lambda creds: [one(oid, path, creds) for oid, path in objects])
 
     def get_many(self, oids: list[str]) -> dict[str, bytes | BaseException]:
         """Download small objects as concurrent GETs; each oid maps to its bytes (unverified:
         the caller checks them against the oid) or its error (FileNotFoundError when the
         store lacks it)."""
-        async def one(oid: str) -> tuple[str, bytes | BaseException]:
+        async def one(oid: str, creds: Any) -> tuple[str, bytes | BaseException]:
             try:
+                if self.fast is not None:
+                    return oid, await self.fast.get(creds, self._key(oid))
                 response = await self.raw._call_s3("get_object", Bucket=self.bucket,
                                                    Key=self._key(oid))
                 async with response["Body"] as body:
@@ -347,12 +409,23 @@ class S3Store(Store):
             except Exception as exc:
                 return oid, self._mapped(exc)
 
-        return dict(self._gather([one(oid) for oid in oids]))
+        return self._gather(oids, lambda creds: [one(oid, creds) for oid in oids])
 
-    def _gather(self, coros: list[Awaitable[T]]) -> list[T]:
-        if not self._prepared:
-            self._prepare()
-        return self.run(_gather_limited(coros, self.transfers))
+    def _gather(self, oids: list[str],
+                requests: Callable[[Any], list[Awaitable[tuple[str, T]]]]
+                ) -> dict[str, T | BaseException]:
+        """Run ``requests(credentials)`` (the fast path's current credentials, or None) on
+        the loop, ``transfers`` at a time. Each request reports its own outcome; a failure
+        before any request (client set-up, credentials) is every object's outcome."""
+        async def run_all() -> list[tuple[str, T]]:
+            creds = await self.fast.credentials() if self.fast is not None else None
+            return await _gather_limited(requests(creds), self.transfers)
+
+        try:
+            self.call(self._start_fast)  # the client and the fast path, with retries
+            return dict(self.call(lambda: self.run(run_all()), retries=0))
+        except StoreError as exc:
+            return {oid: exc for oid in oids}
 
     def _mapped(self, exc: BaseException) -> BaseException:
         """A missing key and a StoreError stay as they are; anything else becomes the
