@@ -3,7 +3,9 @@ botocore's to the byte, the real server accepts them, and errors map as s3fs's w
 
 from __future__ import annotations
 
+import http.server
 import os
+import threading
 from collections import namedtuple
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -14,7 +16,7 @@ from conftest import random_bytes
 from git_data.store import object_key
 from git_data.store.errors import StoreError
 from git_data.store.s3 import S3Store, storage_options
-from git_data.store.s3fast import FastS3, quote_key, signing_region
+from git_data.store.s3fast import FastS3, Redirected, quote_key, signing_region
 
 if TYPE_CHECKING:
     from seaweed import S3
@@ -123,3 +125,64 @@ def test_refused_signature_is_one_store_error_without_the_secret(tmp_path: Path,
     assert "credentials were refused (SignatureDoesNotMatch)" in str(error)
     assert s3.server.secret_key not in str(error) and "not-the-secret" not in str(error)
     assert s3.objects() == [object_key(oid)]
+
+
+class RedirectEverything(http.server.BaseHTTPRequestHandler):
+    """A loopback endpoint that sends every request elsewhere, as S3 does for a bucket
+    served from another region (307 Temporary Redirect)."""
+
+    def answer(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        self.rfile.read(length)
+        body = b"<Error><Code>TemporaryRedirect</Code><Message>elsewhere</Message></Error>"
+        self.send_response(307)
+        self.send_header("Location", "http://127.0.0.1:9/elsewhere")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_PUT = do_GET = answer
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_redirect_hands_every_request_back_to_botocore(tmp_path: Path, s3: S3) -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), RedirectEverything)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        store = open_store(s3, True)
+        objects = small_objects(tmp_path, 6)
+        assert store.put_many([(oid, path) for oid, path, _ in objects[:1]]) == {
+            objects[0][0]: None}
+        fast = store.fast
+        assert fast is not None
+        # the fast path now reaches a host that redirects everything
+        fast.prefix = f"http://127.0.0.1:{server.server_port}/{s3.bucket}/project/"
+        fast.host = f"127.0.0.1:{server.server_port}"
+        rest = [(oid, path) for oid, path, _ in objects[1:]]
+        assert store.put_many(rest) == {oid: None for oid, _ in rest}
+        assert store.fast is None  # retired: botocore carried them, and carries the rest
+        got = store.get_many([oid for oid, _, _ in objects])
+        assert all(got[oid] == data for oid, _, data in objects)
+        assert sorted(s3.objects()) == sorted(object_key(oid) for oid, _, _ in objects)
+    finally:
+        server.shutdown()
+
+
+def test_a_redirect_raises_redirected_not_a_store_error(s3: S3) -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), RedirectEverything)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        store = open_store(s3, True)
+        store.check()
+        fast = store.run(FastS3.create(store.raw.s3, s3.bucket, store._signature, 3, 5, 4))
+        assert fast is not None and fast.region == "us-east-1"
+        fast.prefix = f"http://127.0.0.1:{server.server_port}/b/"
+        fast.host = f"127.0.0.1:{server.server_port}"
+        creds = Creds(s3.server.access_key, s3.server.secret_key, None)
+        with pytest.raises(Redirected):
+            store.run(fast.get(creds, "objects/x"))
+        store.run(fast.close())
+    finally:
+        server.shutdown()

@@ -247,15 +247,15 @@ class S3Store(Store):
             float(config.get("read_timeout", READ_TIMEOUT_S)),
             int(config.get("max_pool_connections", 64))))
         if self.fast is not None:
-            atexit.register(self._close_fast)
+            atexit.register(self._close_fast, self.fast)
 
-    def _close_fast(self) -> None:
-        fast, self.fast = self.fast, None
-        if fast is not None:
-            try:
-                self.run(fast.close())
-            except Exception:  # the loop is gone at exit: so are its connections
-                pass
+    def _close_fast(self, fast: FastS3) -> None:
+        """Close the fast path's connections (also once a redirect has retired it)."""
+        self.fast = None
+        try:
+            self.run(fast.close())
+        except Exception:  # the loop is gone at exit: so are its connections
+            pass
 
     def run(self, coro: Awaitable[T]) -> T:
         """Run a coroutine on s3fs's event loop (its async API) from this thread."""
@@ -381,9 +381,7 @@ class S3Store(Store):
             try:
                 with open(path, "rb") as stream:
                     body = stream.read()
-                if self.fast is not None:
-                    await self.fast.put(creds, self._key(oid), body, headers)
-                else:
+                if not await self._fast_put(creds, self._key(oid), body, headers):
                     await self.raw._call_s3("put_object", Bucket=self.bucket,
                                             Key=self._key(oid), Body=body, IfNoneMatch="*",
                                             ContentType=CONTENT_TYPE)
@@ -400,8 +398,9 @@ class S3Store(Store):
         store lacks it)."""
         async def one(oid: str, creds: Any) -> tuple[str, bytes | BaseException]:
             try:
-                if self.fast is not None:
-                    return oid, await self.fast.get(creds, self._key(oid))
+                fast = await self._fast_get(creds, self._key(oid))
+                if fast is not None:
+                    return oid, fast
                 response = await self.raw._call_s3("get_object", Bucket=self.bucket,
                                                    Key=self._key(oid))
                 async with response["Body"] as body:
@@ -410,6 +409,32 @@ class S3Store(Store):
                 return oid, self._mapped(exc)
 
         return self._gather(oids, lambda creds: [one(oid, creds) for oid in oids])
+
+    async def _fast_put(self, creds: Any, key: str, body: bytes,
+                        headers: dict[str, str]) -> bool:
+        """True when the fast path stored it; False: botocore must (no fast path, or the
+        bucket redirected it, after which botocore carries every request)."""
+        from .s3fast import Redirected
+
+        if self.fast is None:
+            return False
+        try:
+            await self.fast.put(creds, key, body, headers)
+            return True
+        except Redirected:
+            self.fast = None
+            return False
+
+    async def _fast_get(self, creds: Any, key: str) -> bytes | None:
+        from .s3fast import Redirected
+
+        if self.fast is None:
+            return None
+        try:
+            return await self.fast.get(creds, key)
+        except Redirected:
+            self.fast = None
+            return None
 
     def _gather(self, oids: list[str],
                 requests: Callable[[Any], list[Awaitable[tuple[str, T]]]]

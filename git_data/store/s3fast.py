@@ -38,6 +38,14 @@ EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
 ALGORITHM = "AWS4-HMAC-SHA256"
 _ERROR_FIELD = re.compile(rb"<(Code|Message)>([^<]*)</\1>")
+# the bucket is served from another region or host: botocore's redirect handling knows how
+# to follow these; the fast path does not try
+REDIRECT_CODES = frozenset({"PermanentRedirect", "TemporaryRedirect",
+                            "AuthorizationHeaderMalformed"})
+
+
+class Redirected(Exception):
+    """The request was sent to the wrong place: send it, and the rest, through botocore."""
 
 
 def signing_region(authorization: str) -> str | None:
@@ -109,7 +117,8 @@ class FastS3:
         quoted = quote_key(key)
         signed = self.sign(creds, "PUT", quoted, payload)
         async with self.session.put(self.prefix + quoted, data=body, timeout=self.timeout,
-                                    headers={**headers, **signed}) as response:
+                                    headers={**headers, **signed},
+                                    allow_redirects=False) as response:
             if response.status >= 300:
                 self.raise_error(response.status, await response.read(), "PutObject", key)
             await response.read()
@@ -120,7 +129,7 @@ class FastS3:
         signed = self.sign(creds, "GET", quoted, EMPTY_SHA256 if self.sign_body
                            else UNSIGNED_PAYLOAD)
         async with self.session.get(self.prefix + quoted, timeout=self.timeout,
-                                    headers=signed) as response:
+                                    headers=signed, allow_redirects=False) as response:
             body = await response.read()
             if response.status >= 300:
                 self.raise_error(response.status, body, "GetObject", key)
@@ -159,12 +168,15 @@ class FastS3:
         return key
 
     def raise_error(self, status: int, body: bytes, operation: str, key: str) -> None:
-        """Raise what s3fs raises for this S3 error response (via botocore's ClientError)."""
+        """Raise what s3fs raises for this S3 error response (via botocore's ClientError);
+        :class:`Redirected` where the bucket answers elsewhere."""
         from botocore.exceptions import ClientError
         from s3fs.errors import translate_boto_error
 
         fields = {name.decode(): value.decode(errors="replace")
                   for name, value in _ERROR_FIELD.findall(body[:4096])}
+        if status in (301, 302, 307, 308) or fields.get("Code") in REDIRECT_CODES:
+            raise Redirected(f"{operation} {key}: HTTP {status} {fields.get('Code', '')}")
         error = ClientError({"Error": {"Code": fields.get("Code") or str(status),
                                        "Message": fields.get("Message", "")},
                              "ResponseMetadata": {"HTTPStatusCode": status}}, operation)
