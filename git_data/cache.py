@@ -10,8 +10,6 @@ modified once present; two writers racing on the same oid both rename identical 
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -63,6 +61,8 @@ class ObjectWriter:
 
     def _open(self, folder: Path) -> BinaryIO:
         folder.mkdir(parents=True, exist_ok=True)
+        import tempfile  # (and shutil below) off the start-up of every hook
+
         fd, name = tempfile.mkstemp(dir=folder, prefix=f".obj-{os.getpid()}-")
         self.tmp_path = Path(name)
         self.file = os.fdopen(fd, "wb", buffering=0)
@@ -201,6 +201,8 @@ class Cache:
         qdir = self.root / "quarantine"
         qdir.mkdir(parents=True, exist_ok=True)
         dest = qdir / f"{pointer.split_oid(oid)[1]}.{int(time.time())}"
+        import shutil
+
         shutil.move(str(self.path(oid)), dest)
         return dest
 

@@ -17,8 +17,6 @@ from __future__ import annotations
 import json
 import os
 import posixpath
-import shutil
-import tempfile
 from collections.abc import Iterable
 from typing import Any, BinaryIO
 
@@ -126,6 +124,8 @@ class Store:
         if not self.local:
             self.put_file(local_path, object_key(oid), overwrite=False)
         elif not (link and link_into(local_path, target)) and not os.path.exists(target):
+            import shutil  # (and tempfile below) off the start-up of every hook
+
             self._local_atomic(target, lambda tmp: shutil.copyfile(local_path, tmp),
                                read_only=True)
 
@@ -148,6 +148,8 @@ class Store:
             self._local_atomic(target, lambda tmp: _copy_verified(source, tmp, oid),
                                read_only=True)
             return
+        import tempfile
+
         with tempfile.TemporaryDirectory(prefix="git-data-copy-") as folder:
             spool = os.path.join(folder, "object")
             _copy_verified(source, spool, oid)

@@ -10,7 +10,6 @@ SlowDown/throttling) is retried with backoff by the caller; anything else is per
 from __future__ import annotations
 
 import errno
-import socket
 from collections.abc import Iterable
 
 from ..errors import FatalError
@@ -80,6 +79,7 @@ def _network_error(exc: BaseException) -> bool:
     except ImportError:  # pragma: no cover
         pass
     import http.client  # here, not at start-up: 16 ms of imports for every hook
+    import socket
 
     from fsspec.exceptions import FSTimeoutError
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import posixpath
-import shutil
 from typing import Any, BinaryIO
 
 
@@ -55,6 +54,8 @@ class LocalFS:
         return open(path, mode)  # type: ignore[return-value]
 
     def put_file(self, local_path: str, path: str) -> None:
+        import shutil  # off the start-up of every hook
+
         shutil.copyfile(local_path, path)
 
     def pipe_file(self, path: str, data: bytes, **_: Any) -> None:
