@@ -388,6 +388,9 @@ def run_meta(args: argparse.Namespace, argv: list[str] | None, started: float,
             "tools": args.tools, "reps": reps, "reps_default": args.reps is None,
             "versions": versions, "cpus": os.cpu_count(), "platform": platform.platform(),
             "python": platform.python_version(),
+            # setuptools' import finder for an editable install costs every Python process
+            # in the venv (git-data's hooks and filter, DVC's commands) ~25 ms at start-up
+            "editable_finder": any(m.startswith("__editable__") for m in sys.modules),
             "command": " ".join(["python", "benchmarks/compare.py", *(argv or sys.argv[1:])])}
 
 

@@ -106,6 +106,11 @@ def notes(meta: dict, works: dict[str, Workload]) -> list[str]:
                "store the same way (data.localLinks); DVC copies.")
     out.append("git-data's bytecode is compiled before the run, as pip does when it "
                "installs a package; tools' dependencies have theirs from their install.")
+    if meta.get("editable_finder"):
+        out.append("Warning: git-data is an editable install through setuptools' import finder "
+                   "here, which adds ~25 ms to the start of every Python process in the venv "
+                   "(git-data's hooks and filter, and DVC's commands); `make venv` installs it "
+                   "as a plain path, as a regular install would be.")
     out.append("W4 and W5 get their data by `git pull` (DVC: + `dvc pull`) of the new commit "
                "into the clone their base workload made, not by a fresh clone.")
     out.append("DVC tracks data/ as one output (`dvc add data`); its branch switch is "
