@@ -23,6 +23,7 @@ import io
 import math
 import os
 import random
+import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
@@ -160,6 +161,7 @@ class S3Store(Store):
         self._prepared = False
         self.fast: FastS3 | None = None
         self._fast_tried = False
+        self._fast_lock = threading.Lock()
         self._signature = ""
 
     def describe(self) -> str:
@@ -237,17 +239,20 @@ class S3Store(Store):
         if not self.direct or self._fast_tried:
             return
         self.check()
-        self._fast_tried = True
         from .s3fast import FastS3
 
-        config = self.options.get("config_kwargs", {})
-        self.fast = self.run(FastS3.create(
-            self.raw.s3, self.bucket, self._signature,
-            float(config.get("connect_timeout", CONNECT_TIMEOUT_S)),
-            float(config.get("read_timeout", READ_TIMEOUT_S)),
-            int(config.get("max_pool_connections", 64))))
-        if self.fast is not None:
-            atexit.register(self._close_fast, self.fast)
+        with self._fast_lock:  # one session, whichever thread asks first
+            if self._fast_tried:
+                return
+            config = self.options.get("config_kwargs", {})
+            self.fast = self.run(FastS3.create(
+                self.raw.s3, self.bucket, self._signature,
+                float(config.get("connect_timeout", CONNECT_TIMEOUT_S)),
+                float(config.get("read_timeout", READ_TIMEOUT_S)),
+                int(config.get("max_pool_connections", 64))))
+            self._fast_tried = True
+            if self.fast is not None:
+                atexit.register(self._close_fast, self.fast)
 
     def _close_fast(self, fast: FastS3) -> None:
         """Close the fast path's connections (also once a redirect has retired it)."""
