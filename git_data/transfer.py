@@ -412,22 +412,27 @@ def run_parallel(work: Callable[[Item], None], items: list[Item], workers: int) 
     pre-push hook more than the few objects it usually moves."""
     pending = iter(items)
     lock = threading.Lock()
+    stopped = threading.Event()
 
     def worker() -> None:
-        while True:
+        while not stopped.is_set():
             with lock:
                 item = next(pending, None)
             if item is None:
                 return
             work(item)
 
-    threads = [threading.Thread(target=worker, daemon=True)
-               for _ in range(min(workers, len(items)) - 1)]
+    threads = [threading.Thread(target=worker) for _ in range(min(workers, len(items)) - 1)]
     for thread in threads:
         thread.start()
-    worker()  # the calling thread takes a share too
-    for thread in threads:
-        thread.join()
+    try:
+        worker()  # the calling thread takes a share too
+    except BaseException:  # Ctrl-C: finish the transfers under way, start no new ones
+        stopped.set()
+        raise
+    finally:
+        for thread in threads:
+            thread.join()
 
 
 def _adopt_verified(cache: Cache, store: Store, oid: str, tmp: Path) -> None:
