@@ -42,7 +42,7 @@ class ObjectWriter:
         self.hasher = hashing.new_hasher(algo)
         self.algo = algo
         self.size = 0
-        self.tmp_path: Path | None = None
+        self.tmp_path: str | None = None
         self.file: BinaryIO | None = None
         self._buffer = _take_buffer()  # small writes gathered into one system call per MiB
         self._filled = 0
@@ -59,12 +59,8 @@ class ObjectWriter:
         self._buffer[self._filled:self._filled + size] = data
         self._filled += size
 
-    def _open(self, folder: Path) -> BinaryIO:
-        folder.mkdir(parents=True, exist_ok=True)
-        import tempfile  # (and shutil below) off the start-up of every hook
-
-        fd, name = tempfile.mkstemp(dir=folder, prefix=f".obj-{os.getpid()}-")
-        self.tmp_path = Path(name)
+    def _open(self, folder: str) -> BinaryIO:
+        fd, self.tmp_path = self.cache.new_tmp_file(folder)
         self.file = os.fdopen(fd, "wb", buffering=0)
         return self.file
 
@@ -74,7 +70,7 @@ class ObjectWriter:
             self._filled = 0
 
     def _write_all(self, data: bytes | bytearray | memoryview) -> None:
-        file = self.file or self._open(self.cache.tmp_dir)
+        file = self.file or self._open(self.cache.tmp_dir_str)
         view = memoryview(data)
         while view:
             view = view[file.write(view):]
@@ -89,11 +85,11 @@ class ObjectWriter:
             if self.file is None and self.cache.has(oid):
                 return oid  # small and already cached: nothing to write
             if self.file is None:
-                self._open(self.cache.path(oid).parent)
+                self._open(self.cache.folder_of(oid))
             self._flush()
             assert self.file is not None and self.tmp_path is not None
             self.file.close()
-            self.cache.adopt(self.tmp_path, oid)
+            self.cache.adopt(self.tmp_path, oid, read_only=True)
         except BaseException:
             self.abort()
             raise
@@ -105,7 +101,10 @@ class ObjectWriter:
         if self.file is not None and not self.file.closed:
             self.file.close()
         if self.tmp_path is not None:
-            self.tmp_path.unlink(missing_ok=True)
+            try:
+                os.unlink(self.tmp_path)
+            except FileNotFoundError:
+                pass
         self._release()
 
     def _release(self) -> None:
@@ -143,6 +142,8 @@ class Cache:
         self.objects_dir = root / "objects"
         self._objects = str(self.objects_dir)
         self.tmp_dir = root / "tmp"
+        self.tmp_dir_str = str(self.tmp_dir)
+        self._folders: set[str] = set()  # folders this process made or found: no mkdir again
 
     def path(self, oid: str) -> Path:
         return Path(self._path_str(oid))
@@ -155,18 +156,47 @@ class Cache:
         _, h = pointer.split_oid(oid)
         return f"{self._objects}/{h[:2]}/{h[2:4]}/{h}"
 
+    def folder_of(self, oid: str) -> str:
+        _, h = pointer.split_oid(oid)
+        return f"{self._objects}/{h[:2]}/{h[2:4]}"
+
+    def new_tmp_file(self, folder: str) -> tuple[int, str]:
+        """A new read-only temporary file ``.obj-*`` in ``folder`` (made when missing), open
+        for writing. Read-only from the start, so adopting it needs no chmod."""
+        for attempt in range(3):
+            if folder not in self._folders or attempt:
+                os.makedirs(folder, exist_ok=True)
+                self._folders.add(folder)
+            name = f"{folder}/.obj-{os.getpid()}-{os.urandom(6).hex()}"
+            try:
+                return os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC,
+                               0o444), name
+            except (FileExistsError, FileNotFoundError):  # a name taken; a folder gc removed
+                continue
+        raise FatalError(f"cannot create a temporary file in {folder}")
+
     def writer(self, algo: str = hashing.DEFAULT_ALGORITHM) -> ObjectWriter:
         return ObjectWriter(self, algo)
 
-    def adopt(self, tmp_path: Path, oid: str) -> Path:
-        """Rename a complete temporary file into place as ``oid`` (read-only)."""
-        final = self.path(oid)
-        if os.stat(tmp_path).st_mode & 0o777 != 0o444:  # a hard-linked store object already is
-            # read-only, and chmod would need its owner
+    def adopt(self, tmp_path: str | Path, oid: str, read_only: bool = False) -> Path:
+        """Rename a complete temporary file into place as ``oid`` (read-only; ``read_only``:
+        it already is)."""
+        final = self._path_str(oid)
+        if not read_only and os.stat(tmp_path).st_mode & 0o777 != 0o444:  # a hard-linked
+            # store object already is read-only, and chmod would need its owner
             os.chmod(tmp_path, 0o444)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(tmp_path, final)
-        return final
+        folder = final.rsplit("/", 1)[0]
+        if folder not in self._folders:
+            os.makedirs(folder, exist_ok=True)
+            self._folders.add(folder)
+        try:
+            os.replace(tmp_path, final)
+        except FileNotFoundError:  # the folder went (gc) after this process had seen it
+            if not os.path.exists(tmp_path):
+                raise
+            os.makedirs(folder, exist_ok=True)
+            os.replace(tmp_path, final)
+        return Path(final)
 
     def insert_file(self, source: Path, algo: str = hashing.DEFAULT_ALGORITHM) -> str:
         """Copy a file into the cache (hashing it on the way); returns its oid."""

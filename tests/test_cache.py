@@ -89,3 +89,23 @@ def test_interleaved_writers_in_one_thread_keep_their_bytes(tmp_path: Path, size
 def _file(path: Path, content: bytes) -> Path:
     path.write_bytes(content)
     return path
+
+
+def test_temporary_files_start_read_only_and_a_removed_folder_is_made_again(
+        tmp_path: Path) -> None:
+    """Small objects are written read-only from the start (no chmod when adopted); a folder
+    the process made before and gc removed since is made again instead of failing."""
+    cache = Cache(tmp_path / "cache")
+    data = random_bytes(5000, seed=3)
+    with cache.writer() as writer:
+        writer.write(data)
+        oid = writer.commit()
+    path = cache.path(oid)
+    assert path.read_bytes() == data and path.stat().st_mode & 0o777 == 0o444
+    path.unlink()
+    path.parent.rmdir()  # as gc leaves an emptied folder
+    with cache.writer() as writer:
+        writer.write(data)
+        assert writer.commit() == oid
+    assert path.read_bytes() == data
+    assert not list(path.parent.glob(".obj-*"))  # no temporary file left behind

@@ -69,3 +69,25 @@ def test_large_writes_through_a_pipe_arrive_whole() -> None:
         writer.flush()
     thread.join(timeout=60)
     assert received == [b"small" + payload]
+
+
+def test_a_small_response_goes_out_in_one_write() -> None:
+    """flush(send=False) keeps the flush packet pending: status, content and status reach
+    the pipe together at the last flush, in order."""
+    import os
+    import select
+
+    read_fd, write_fd = os.pipe()
+    try:
+        writer = PktWriter(os.fdopen(write_fd, "wb", buffering=0))  # type: ignore[arg-type]
+        writer.text("status=success")
+        writer.flush(send=False)
+        writer.write(b"version https://git-data/spec/v1\n")
+        writer.flush(send=False)
+        assert select.select([read_fd], [], [], 0)[0] == []  # nothing sent yet
+        writer.flush()
+        data = os.read(read_fd, 1 << 16)
+        assert data == (b"0013status=success\n0000"
+                        b"0025version https://git-data/spec/v1\n00000000")
+    finally:
+        os.close(read_fd)

@@ -147,8 +147,12 @@ class PktWriter:
         for line in lines:
             self.write(line.encode(errors="surrogateescape") + b"\n")
 
-    def flush(self) -> None:
+    def flush(self, send: bool = True) -> None:
+        """A flush packet; ``send=False`` keeps it pending with what came before, so a whole
+        small response goes to git in one system call (git reads it only once complete)."""
         self._pending += b"0000"
+        if not send:
+            return
         self._send_pending()
         if self.fd is None:
             self.stream.flush()

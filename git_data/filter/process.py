@@ -100,12 +100,14 @@ class FilterProcess:
     def respond(self, content: bytes | BinaryIO, oid: str | None = None) -> None:
         """status=success, the content, then keep the status (or error if verification of
         ``oid`` failed after streaming: git then discards what it received)."""
-        self.writer.text_list("status=success")
-        if isinstance(content, bytes):
+        if isinstance(content, bytes):  # a pointer: status, content and status in one write
+            self.writer.text("status=success")
+            self.writer.flush(send=False)
             self.writer.write(content)
-            self.writer.flush()
+            self.writer.flush(send=False)
             self.writer.flush()
             return
+        self.writer.text_list("status=success")
         hasher = new_hasher(pointer.split_oid(oid)[0]) if oid else None
         buf = bytearray(1 << 20)
         view = memoryview(buf)
