@@ -208,6 +208,9 @@ def run_workload(tool: Tool, work: Workload, src: Source, ctx: Ctx, run: Runner,
     r: Outcome = {}
     k, clone, partial = work.key, ctx.root / "clone", ctx.root / f"partial-{work.key}"
     copy_tree(src.tree, ctx.work)
+    # Untimed: write back what came before (the generated sources, the last tool's run and
+    # its deletion), so the file system's backlog does not fall on whichever tool runs first
+    os.sync()
     r["add_commit"] = run.step(f"{k}-add", tool.add_commit(ctx, first, f"{k} data"))
     r["push"] = run.step(f"{k}-push", tool.push(ctx, "main"))
     other_error = make_other_branch(tool, ctx, src, run) if src.other_tree else None
