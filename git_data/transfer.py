@@ -38,6 +38,7 @@ from .gitrepo import Repo
 from .hashing import hash_file
 from .progress import Progress, warn
 from .store import CHUNK, Store, StoreError, TransientStoreError, link_into
+from .store.errors import backoff
 
 if TYPE_CHECKING:
     import concurrent.futures as cf
@@ -211,7 +212,7 @@ class TransferQueue:
         pending = items
         for attempt in range(self.retries + 1):
             if attempt:
-                time.sleep(_backoff(attempt - 1))
+                time.sleep(backoff(attempt - 1))
             again: list[Item] = []
             for batch in _batches(pending):
                 outcome = action(batch)
@@ -238,7 +239,7 @@ class TransferQueue:
             except Exception as exc:
                 if is_permanent(exc) or attempt == self.retries:
                     raise
-                time.sleep(_backoff(attempt))
+                time.sleep(backoff(attempt))
 
     # ----- uploads -----------------------------------------------------------------------
     def upload(self, items: Iterable[Item], store: Store) -> Result:
@@ -456,12 +457,6 @@ def _sha1_hex(data: bytes) -> str:
     except ImportError:
         from hashlib import sha1
     return sha1(data).hexdigest()
-
-
-def _backoff(attempt: int) -> float:
-    """Exponential, capped at 8 s, with jitter (random's import is kept off start-up)."""
-    jitter = int.from_bytes(os.urandom(2), "big") / 65535
-    return min(8.0, 0.2 * 2**attempt) * (0.5 + jitter)
 
 
 def _describe(exc: BaseException) -> str:

@@ -10,6 +10,7 @@ SlowDown/throttling) is retried with backoff by the caller; anything else is per
 from __future__ import annotations
 
 import errno
+import os
 from collections.abc import Iterable
 
 from ..errors import FatalError
@@ -109,6 +110,14 @@ def already_exists(exc: BaseException) -> bool:
 
 def missing_bucket(exc: BaseException) -> bool:
     return service_code(exc) == "NoSuchBucket"
+
+
+def backoff(attempt: int) -> float:
+    """Seconds to wait before retry ``attempt + 1``: exponential from 0.2 s, capped at 8 s,
+    times a uniform jitter in [0.5, 1.5] (from os.urandom: random's import is kept off the
+    start-up of every hook)."""
+    jitter = int.from_bytes(os.urandom(2), "big") / 65535
+    return min(8.0, 0.2 * 2**attempt) * (0.5 + jitter)
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:

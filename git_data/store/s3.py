@@ -22,7 +22,6 @@ import gc
 import io
 import math
 import os
-import random
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -39,6 +38,7 @@ from .errors import (
     StoreError,
     TransientStoreError,
     already_exists,
+    backoff,
     chain,
     is_transient,
     missing_bucket,
@@ -121,10 +121,6 @@ def _flag(value: str | None, default: bool) -> bool:
     if value is None or value == "":
         return default
     return value.strip().lower() not in ("false", "no", "off", "0")
-
-
-def backoff(attempt: int) -> float:
-    return min(8.0, 0.2 * 2**attempt) * (0.5 + random.random())
 
 
 class _GuardedFS:
