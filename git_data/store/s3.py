@@ -382,9 +382,11 @@ class S3Store(Store):
             try:
                 with open(path, "rb") as stream:
                     body = stream.read()
-                if not await self._fast_put(creds, self._key(oid), body, headers):
-                    await self.raw._call_s3("put_object", Bucket=self.bucket,
-                                            Key=self._key(oid), Body=body, IfNoneMatch="*",
+                key = self._key(oid)
+                done, _ = await self._fast(lambda fast: fast.put(creds, key, body, headers))
+                if not done:
+                    await self.raw._call_s3("put_object", Bucket=self.bucket, Key=key,
+                                            Body=body, IfNoneMatch="*",
                                             ContentType=CONTENT_TYPE)
             except Exception as exc:
                 return oid, None if already_exists(exc) else self._mapped(exc)
@@ -399,9 +401,9 @@ class S3Store(Store):
         store lacks it)."""
         async def one(oid: str, creds: Any) -> tuple[str, bytes | BaseException]:
             try:
-                fast = await self._fast_get(creds, self._key(oid))
-                if fast is not None:
-                    return oid, fast
+                done, data = await self._fast(lambda fast: fast.get(creds, self._key(oid)))
+                if done:
+                    return oid, data  # type: ignore[return-value]
                 response = await self.raw._call_s3("get_object", Bucket=self.bucket,
                                                    Key=self._key(oid))
                 async with response["Body"] as body:
@@ -411,31 +413,19 @@ class S3Store(Store):
 
         return self._gather(oids, lambda creds: [one(oid, creds) for oid in oids])
 
-    async def _fast_put(self, creds: Any, key: str, body: bytes,
-                        headers: dict[str, str]) -> bool:
-        """True when the fast path stored it; False: botocore must (no fast path, or the
-        bucket redirected it, after which botocore carries every request)."""
+    async def _fast(self, request: Callable[[FastS3], Awaitable[T]]) -> tuple[bool, T | None]:
+        """``(True, answer)`` when the fast path made ``request``; ``(False, None)`` when
+        botocore must: there is no fast path, or the bucket redirected the request, after
+        which botocore carries every request."""
         from .s3fast import Redirected
 
         if self.fast is None:
-            return False
+            return False, None
         try:
-            await self.fast.put(creds, key, body, headers)
-            return True
+            return True, await request(self.fast)
         except Redirected:
             self.fast = None
-            return False
-
-    async def _fast_get(self, creds: Any, key: str) -> bytes | None:
-        from .s3fast import Redirected
-
-        if self.fast is None:
-            return None
-        try:
-            return await self.fast.get(creds, key)
-        except Redirected:
-            self.fast = None
-            return None
+            return False, None
 
     def _gather(self, oids: list[str],
                 requests: Callable[[Any], list[Awaitable[tuple[str, T]]]]
