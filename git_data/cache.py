@@ -160,18 +160,23 @@ class Cache:
         _, h = pointer.split_oid(oid)
         return f"{self._objects}/{h[:2]}/{h[2:4]}"
 
+    def ensure_folder(self, folder: str, again: bool = False) -> None:
+        """Make ``folder`` unless this process made or found it before (``again``: it may
+        been removed since, by hand or by another tool)."""
+        if again or folder not in self._folders:
+            os.makedirs(folder, exist_ok=True)
+            self._folders.add(folder)
+
     def new_tmp_file(self, folder: str) -> tuple[int, str]:
         """A new read-only temporary file ``.obj-*`` in ``folder`` (made when missing), open
         for writing. Read-only from the start, so adopting it needs no chmod."""
         for attempt in range(3):
-            if folder not in self._folders or attempt:
-                os.makedirs(folder, exist_ok=True)
-                self._folders.add(folder)
+            self.ensure_folder(folder, again=attempt > 0)
             name = f"{folder}/.obj-{os.getpid()}-{os.urandom(6).hex()}"
             try:
                 return os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC,
                                0o444), name
-            except (FileExistsError, FileNotFoundError):  # a name taken; a folder gc removed
+            except (FileExistsError, FileNotFoundError):  # a name taken; a folder removed
                 continue
         raise FatalError(f"cannot create a temporary file in {folder}")
 
@@ -186,15 +191,13 @@ class Cache:
             # store object already is read-only, and chmod would need its owner
             os.chmod(tmp_path, 0o444)
         folder = final.rsplit("/", 1)[0]
-        if folder not in self._folders:
-            os.makedirs(folder, exist_ok=True)
-            self._folders.add(folder)
+        self.ensure_folder(folder)
         try:
             os.replace(tmp_path, final)
-        except FileNotFoundError:  # the folder went (gc) after this process had seen it
+        except FileNotFoundError:  # the folder was removed after this process saw it
             if not os.path.exists(tmp_path):
                 raise
-            os.makedirs(folder, exist_ok=True)
+            self.ensure_folder(folder, again=True)
             os.replace(tmp_path, final)
         return Path(final)
 

@@ -403,7 +403,7 @@ def _link_verified(cache: Cache, store: Store, oid: str, source: str) -> bool:
 
 
 def _tmp_name(cache: Cache, kind: str) -> Path:
-    cache.tmp_dir.mkdir(parents=True, exist_ok=True)
+    cache.ensure_folder(cache.tmp_dir_str)
     return cache.tmp_dir / f"{kind}-{os.urandom(16).hex()}"
 
 

@@ -94,7 +94,7 @@ def _file(path: Path, content: bytes) -> Path:
 def test_temporary_files_start_read_only_and_a_removed_folder_is_made_again(
         tmp_path: Path) -> None:
     """Small objects are written read-only from the start (no chmod when adopted); a folder
-    the process made before and gc removed since is made again instead of failing."""
+    the process made before and someone removed since is made again instead of failing."""
     cache = Cache(tmp_path / "cache")
     data = random_bytes(5000, seed=3)
     with cache.writer() as writer:
@@ -103,7 +103,7 @@ def test_temporary_files_start_read_only_and_a_removed_folder_is_made_again(
     path = cache.path(oid)
     assert path.read_bytes() == data and path.stat().st_mode & 0o777 == 0o444
     path.unlink()
-    path.parent.rmdir()  # as gc leaves an emptied folder
+    path.parent.rmdir()  # an emptied cache folder, removed by hand
     with cache.writer() as writer:
         writer.write(data)
         assert writer.commit() == oid
