@@ -89,10 +89,7 @@ class Config:
                              f"`git config {key} N`") from exc
 
     def get_bool(self, key: str, default: bool) -> bool:
-        raw = self.get(key)
-        if raw is None:
-            return default
-        return raw.lower() in ("1", "true", "yes", "on", "")
+        return parse_bool(self.get(key), default)
 
     def get_size(self, key: str, default: int) -> int:
         raw = self.get(key)
@@ -126,6 +123,13 @@ class Config:
     @property
     def max_file_size(self) -> int:
         return self.get_size("data.maxFileSize", DEFAULT_MAX_FILE_SIZE)
+
+
+def parse_bool(raw: str | None, default: bool) -> bool:
+    """A git boolean: true, yes, on, 1, or a key with no value; ``default`` when unset."""
+    if raw is None:
+        return default
+    return raw.lower() in ("1", "true", "yes", "on", "")
 
 
 def parse_size(raw: str, what: str = "size") -> int:

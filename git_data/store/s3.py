@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 from fsspec.asyn import sync
 
 from .. import pointer
+from ..config import parse_bool
 from ..hashing import new_hasher
 from . import CHUNK, Store, object_key
 from .errors import (
@@ -100,7 +101,7 @@ def storage_options(options: dict[str, str], secrets: dict[str, str],
     }
     result: dict[str, Any] = {"use_listings_cache": False,
                               "max_concurrency": PART_CONCURRENCY, "config_kwargs": config,
-                              DIRECT_OPTION: _flag(tuning.get("directrequests"), True)}
+                              DIRECT_OPTION: parse_bool(tuning.get("directrequests"), True)}
     if options.get("endpointurl"):
         result["endpoint_url"] = options["endpointurl"]
     if options.get("region"):
@@ -115,12 +116,6 @@ def storage_options(options: dict[str, str], secrets: dict[str, str],
     if client:
         result["client_kwargs"] = client
     return result
-
-
-def _flag(value: str | None, default: bool) -> bool:
-    if value is None or value == "":
-        return default
-    return value.strip().lower() not in ("false", "no", "off", "0")
 
 
 class _GuardedFS:
