@@ -24,6 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from compare import bench_env
+
 TOOLS = {"git-data": ("git", "data", "install", "--local"),
          "git-lfs": ("git", "lfs", "install", "--local")}
 TRACK = {"git-data": ("git", "data", "track", "*.bin"),
@@ -34,17 +36,6 @@ STORE = {"git-data": "data/objects", "git-lfs": "lfs/objects"}  # inside the bar
 def sh(args: tuple[str, ...] | list[str], cwd: Path, env: dict[str, str]) -> None:
     subprocess.run(args, cwd=cwd, env=env, check=True, stdout=subprocess.DEVNULL,
                    stderr=subprocess.DEVNULL)
-
-
-def environment(root: Path) -> dict[str, str]:
-    home = root / "home"
-    home.mkdir()
-    (home / ".gitconfig").write_text("[user]\n\tname = Bench\n\temail = bench@example.invalid\n"
-                                     "[init]\n\tdefaultBranch = main\n[gc]\n\tauto = 0\n")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
-    env.update(HOME=str(home), GIT_CONFIG_NOSYSTEM="1",
-               PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}")
-    return env
 
 
 def prepare(tool: str, root: Path, env: dict[str, str], pushes: int, size: int) -> Path:
@@ -75,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     tools = [t for t in TOOLS if shutil.which(t) or (Path(sys.executable).parent / t).exists()]
     root = Path(tempfile.mkdtemp(prefix="git-data-push-latency-"))
     try:
-        env = environment(root)
+        env = bench_env(root, "")  # compare.py's: own HOME and git config, this venv's bin
         works = {tool: prepare(tool, root, env, args.pushes, args.size) for tool in tools}
         times: dict[str, list[float]] = {tool: [] for tool in tools}
         for n in range(args.pushes):
