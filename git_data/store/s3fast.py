@@ -80,7 +80,7 @@ class FastS3:
         self.path = parts.path
         # botocore signs every body over plain http and none over https (payload signing off)
         self.sign_body = parts.scheme == "http"
-        self._keys: dict[str, bytes] = {}
+        self._key: tuple[str, str, bytes] | None = None  # (day, secret, signing key)
 
     @classmethod
     async def create(cls, client: Any, bucket: str, authorization: str,
@@ -158,14 +158,13 @@ class FastS3:
         return headers
 
     def _signing_key(self, secret: str, day: str) -> bytes:
-        cache_key = f"{day}/{hashlib.sha256(secret.encode()).hexdigest()}"
-        key = self._keys.get(cache_key)
-        if key is None:
+        """Derived once per day and secret (four HMACs), not per request."""
+        if self._key is None or self._key[:2] != (day, secret):
             key = ("AWS4" + secret).encode()
             for part in (day, self.region, "s3", "aws4_request"):
                 key = hmac.new(key, part.encode(), hashlib.sha256).digest()
-            self._keys = {cache_key: key}  # one day's key at a time
-        return key
+            self._key = (day, secret, key)
+        return self._key[2]
 
     def raise_error(self, status: int, body: bytes, operation: str, key: str) -> None:
         """Raise what s3fs raises for this S3 error response (via botocore's ClientError);
