@@ -9,14 +9,12 @@ reading the files again (see indexfile.py).
 
 from __future__ import annotations
 
-import ctypes
 import fcntl
 import fnmatch
 import hashlib
 import os
 import shutil
-import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 
 from . import pointer
@@ -25,6 +23,7 @@ from .errors import FatalError
 from .gitrepo import PointerEntry, Repo, run_git
 from .hashing import hash_file
 from .indexfile import racy_entries, set_stat, stat_fields
+from .safeio import AT_FDCWD, RENAME_EXCHANGE, _renameat2
 from .written import record as record_written
 
 FICLONE = 0x40049409
@@ -113,21 +112,6 @@ def swap_into_place(tmp: Path, dest: Path) -> None:
     os.replace(tmp, dest)  # no renameat2 here, or the file system cannot exchange
 
 
-def _load_renameat2() -> Callable[..., int] | None:
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        function = libc.renameat2
-    except (OSError, AttributeError):
-        return None
-    function.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p,
-                         ctypes.c_uint]
-    function.restype = ctypes.c_int
-    return function  # type: ignore[no-any-return]
-
-
-AT_FDCWD = -100
-RENAME_EXCHANGE = 2
-_renameat2 = _load_renameat2() if sys.platform.startswith("linux") else None
 
 
 def _refuse_locked_index(repo: Repo) -> None:

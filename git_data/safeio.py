@@ -1,0 +1,258 @@
+"""The one way git-data creates a file: atomically, never through a symlink.
+
+Repository content is untrusted: a clone may carry a symlink at any name it likes, in the
+work tree or in a folder git-data writes into. So every file git-data creates (work-tree
+files, cache and store objects, records, host folders) comes from here:
+
+- the folder is opened without following links, one component at a time under a root the
+  caller trusts (``open_dir``): a symlinked folder inside the root is refused;
+- the temporary file is created with ``O_CREAT | O_EXCL | O_NOFOLLOW`` under an
+  unpredictable name (``.<name>.<random>.git-data-tmp``) relative to that folder's
+  descriptor, so nothing planted in advance can be written through;
+- its mode is set on the descriptor (``fchmod``), never by name;
+- it is renamed into place relative to the same descriptor (optionally after ``fsync``),
+  and removed again if anything fails before that.
+
+A temporary file left by a killed process carries ``TMP_SUFFIX``; ``sweep`` removes those
+older than a given age, and `git data install` keeps them out of `git add` (info/exclude).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+import secrets
+import stat
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import BinaryIO
+
+from .errors import FatalError
+
+TMP_SUFFIX = ".git-data-tmp"
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_NEW_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+class UnsafePath(FatalError):
+    """A path that would leave its root or pass through a symlink."""
+
+
+def relative_parts(rel: str | os.PathLike[str]) -> list[str]:
+    """The components of a relative path read from untrusted content, checked: no absolute
+    path, no ``..``, no empty or NUL component."""
+    text = os.fspath(rel)
+    if not text or text.startswith("/") or "\0" in text:
+        raise UnsafePath(f"refusing path {text!r}: it must be relative and non-empty")
+    parts = [p for p in text.split("/") if p not in ("", ".")]
+    if not parts or ".." in parts:
+        raise UnsafePath(f"refusing path {text!r}: it leaves its folder")
+    return parts
+
+
+def inside(root: str | os.PathLike[str], rel: str | os.PathLike[str]) -> Path:
+    """``root/rel`` after checking that ``rel`` stays inside ``root`` (lexically)."""
+    return Path(root, *relative_parts(rel))
+
+
+def open_dir(root: str | os.PathLike[str], rel: str | os.PathLike[str] = "",
+             create: bool = False) -> int:
+    """A descriptor of the folder ``root/rel``, opened one component at a time without
+    following a link (``root`` itself is trusted and may be a link). ``create``: make
+    missing folders. Raises UnsafePath when a component is a symlink or not a folder."""
+    fd = os.open(os.fspath(root), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for part in relative_parts(rel) if os.fspath(rel) not in ("", ".") else []:
+            fd = _step(fd, part, create, root, rel)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _step(fd: int, part: str, create: bool, root: str | os.PathLike[str],
+          rel: str | os.PathLike[str]) -> int:
+    try:
+        child = os.open(part, _DIR_FLAGS, dir_fd=fd)
+    except FileNotFoundError:
+        if not create:
+            raise
+        try:
+            os.mkdir(part, 0o777, dir_fd=fd)
+        except FileExistsError:
+            pass
+        child = os.open(part, _DIR_FLAGS, dir_fd=fd)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+            where = os.path.join(os.fspath(root), os.fspath(rel))
+            raise UnsafePath(f"refusing to use {where}: {part!r} in it is a symlink or "
+                             "not a folder") from None
+        raise
+    os.close(fd)
+    return child
+
+
+def tmp_name(name: str) -> str:
+    """An unpredictable temporary name beside ``name``."""
+    return f".{name[:60]}.{secrets.token_hex(8)}{TMP_SUFFIX}"
+
+
+def create_new(dir_fd: int, name: str, mode: int = 0o644) -> int:
+    """Create ``name`` in ``dir_fd``; fails (FileExistsError) if anything, a link included,
+    already has that name."""
+    return os.open(name, _NEW_FLAGS, mode, dir_fd=dir_fd)
+
+
+def create_tmp(dir_fd: int, name: str, mode: int = 0o600) -> tuple[int, str]:
+    """A new temporary file for ``name`` in ``dir_fd``: (descriptor, its name)."""
+    for _ in range(8):
+        tmp = tmp_name(name)
+        try:
+            return create_new(dir_fd, tmp, mode), tmp
+        except FileExistsError:
+            continue
+    raise FatalError(f"cannot create a temporary file for {name}")
+
+
+class AtomicFile:
+    """A file written under a temporary name and renamed to ``name`` in ``dir_fd`` on
+    ``commit``. ``exchange``: swap it with an existing file (renameat2 RENAME_EXCHANGE,
+    where the system has it) and remove that file, instead of renaming over it."""
+
+    def __init__(self, dir_fd: int, name: str, mode: int = 0o644, fsync: bool = False) -> None:
+        if "/" in name or name in ("", ".", ".."):
+            raise UnsafePath(f"refusing file name {name!r}")
+        self.dir_fd, self.name, self.mode, self.fsync = dir_fd, name, mode, fsync
+        self.fd, self.tmp = create_tmp(dir_fd, name, 0o600)
+        self.done = False
+
+    def write(self, data: bytes | memoryview) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self.fd, view):]
+
+    def commit(self, exchange: bool = False) -> None:
+        os.fchmod(self.fd, self.mode)
+        if self.fsync:
+            os.fsync(self.fd)
+        os.close(self.fd)
+        self.fd = -1
+        if not (exchange and _exchange(self.dir_fd, self.tmp, self.name)):
+            os.replace(self.tmp, self.name, src_dir_fd=self.dir_fd, dst_dir_fd=self.dir_fd)
+        self.done = True
+        if self.fsync:
+            os.fsync(self.dir_fd)
+
+    def abort(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+        if not self.done:
+            try:
+                os.unlink(self.tmp, dir_fd=self.dir_fd)
+            except FileNotFoundError:
+                pass
+            self.done = True
+
+    def __enter__(self) -> AtomicFile:
+        return self
+
+    def __exit__(self, kind: object, *_: object) -> None:
+        if kind is not None or not self.done:
+            self.abort()
+
+
+def _exchange(dir_fd: int, tmp: str, name: str) -> bool:
+    """Swap ``tmp`` and ``name`` and remove the old file (now ``tmp``); False where the
+    system cannot (no renameat2, a file system without RENAME_EXCHANGE, no ``name``)."""
+    if _renameat2 is None:
+        return False
+    if _renameat2(dir_fd, os.fsencode(tmp), dir_fd, os.fsencode(name), RENAME_EXCHANGE) != 0:
+        return False
+    os.unlink(tmp, dir_fd=dir_fd)  # now the old file
+    return True
+
+
+def _load_renameat2() -> Callable[..., int] | None:
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        function = libc.renameat2
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p,
+                         ctypes.c_uint]
+    function.restype = ctypes.c_int
+    return function  # type: ignore[no-any-return]
+
+
+AT_FDCWD = -100
+RENAME_EXCHANGE = 2
+_renameat2 = _load_renameat2() if sys.platform.startswith("linux") else None
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike[str], mode: int = 0o644, fsync: bool = False,
+                root: str | os.PathLike[str] | None = None) -> Iterator[AtomicFile]:
+    """An AtomicFile for ``path``, committed when the block ends without an error.
+    ``root``: ``path`` lies under this trusted folder and every folder between is opened
+    without following links (made when missing); without it only the last folder is
+    trusted as it is."""
+    path = Path(path)
+    if root is not None:
+        rel = os.path.relpath(path.parent, root)
+        dir_fd = open_dir(root, "" if rel == "." else rel, create=True)
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        with AtomicFile(dir_fd, path.name, mode, fsync) as out:
+            yield out
+            out.commit()
+    finally:
+        os.close(dir_fd)
+
+
+def write_bytes(path: str | os.PathLike[str], data: bytes, mode: int = 0o644,
+                fsync: bool = False, root: str | os.PathLike[str] | None = None) -> None:
+    """Replace ``path`` with ``data`` atomically (see ``atomic_path``)."""
+    with atomic_path(path, mode, fsync, root) as out:
+        out.write(data)
+
+
+def write_text(path: str | os.PathLike[str], text: str, mode: int = 0o644,
+               fsync: bool = False, root: str | os.PathLike[str] | None = None) -> None:
+    write_bytes(path, text.encode(), mode, fsync, root)
+
+
+def open_nofollow(dir_fd: int, name: str) -> BinaryIO:
+    """Open an existing regular file for reading without following a link."""
+    fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise UnsafePath(f"refusing to read {name!r}: not a regular file")
+    return os.fdopen(fd, "rb")
+
+
+def sweep(folder: str | os.PathLike[str], max_age_s: float = 3600.0) -> int:
+    """Remove temporary files (``*TMP_SUFFIX``) older than ``max_age_s`` that killed
+    processes left directly in ``folder``; returns how many. Never follows a link."""
+    cutoff = time.time() - max_age_s
+    removed = 0
+    try:
+        entries = list(os.scandir(folder))
+    except (FileNotFoundError, NotADirectoryError):
+        return 0
+    for entry in entries:
+        if not entry.name.endswith(TMP_SUFFIX) or not entry.is_file(follow_symlinks=False):
+            continue
+        try:
+            if entry.stat(follow_symlinks=False).st_mtime < cutoff:
+                os.unlink(entry.path)
+                removed += 1
+        except FileNotFoundError:
+            pass
+    return removed

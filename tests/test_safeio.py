@@ -1,0 +1,95 @@
+"""The one atomic, no-follow write primitive (git_data/safeio.py)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from git_data import safeio
+
+
+def test_write_replaces_atomically_and_sets_mode(tmp_path: Path) -> None:
+    target = tmp_path / "a" / "file"
+    safeio.write_bytes(target, b"one", mode=0o640, root=tmp_path)
+    safeio.write_bytes(target, b"two", mode=0o600, root=tmp_path)
+    assert target.read_bytes() == b"two"
+    assert target.stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in target.parent.iterdir()] == ["file"]
+
+
+def test_symlinked_target_is_replaced_not_written_through(tmp_path: Path) -> None:
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"precious")
+    victim.chmod(0o600)
+    (tmp_path / "work").mkdir()
+    (tmp_path / "work" / "f").symlink_to(victim)
+    safeio.write_bytes(tmp_path / "work" / "f", b"payload", mode=0o755)
+    assert victim.read_bytes() == b"precious"
+    assert victim.stat().st_mode & 0o777 == 0o600
+    assert not (tmp_path / "work" / "f").is_symlink()
+
+
+def test_symlinked_folder_under_root_is_refused(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "data").symlink_to(outside)
+    with pytest.raises(safeio.UnsafePath, match="symlink"):
+        safeio.write_bytes(root / "data" / "x", b"payload", root=root)
+    assert list(outside.iterdir()) == []
+
+
+def test_planted_temporary_name_cannot_be_used(tmp_path: Path) -> None:
+    fd = safeio.open_dir(tmp_path)
+    try:
+        (tmp_path / "planted").symlink_to(tmp_path / "victim")
+        with pytest.raises(FileExistsError):
+            safeio.create_new(fd, "planted")
+        assert not (tmp_path / "victim").exists()
+    finally:
+        os.close(fd)
+
+
+def test_failure_leaves_no_temporary_file(tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError):
+        with safeio.atomic_path(tmp_path / "f") as out:
+            out.write(b"half")
+            raise RuntimeError("killed")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("bad", ["../x", "/etc/passwd", "a/../../b", "", "a/\0"])
+def test_relative_parts_refuses_escapes(bad: str) -> None:
+    with pytest.raises(safeio.UnsafePath):
+        safeio.relative_parts(bad)
+
+
+def test_sweep_removes_only_old_temporaries(tmp_path: Path) -> None:
+    old = tmp_path / f".x.abc{safeio.TMP_SUFFIX}"
+    new = tmp_path / f".y.abc{safeio.TMP_SUFFIX}"
+    keep = tmp_path / "data.csv"
+    for p in (old, new, keep):
+        p.write_bytes(b"1")
+    os.utime(old, (1, 1))
+    os.utime(keep, (1, 1))
+    assert safeio.sweep(tmp_path, max_age_s=60) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([new.name, keep.name])
+
+
+def test_exchange_swaps_with_existing_file(tmp_path: Path) -> None:
+    (tmp_path / "f").write_bytes(b"pointer")
+    with safeio.atomic_path(tmp_path / "f") as out:
+        out.write(b"data")
+    assert (tmp_path / "f").read_bytes() == b"data"
+    fd = safeio.open_dir(tmp_path)
+    try:
+        with safeio.AtomicFile(fd, "f") as out:
+            out.write(b"again")
+            out.commit(exchange=True)
+    finally:
+        os.close(fd)
+    assert (tmp_path / "f").read_bytes() == b"again"
+    assert [p.name for p in tmp_path.iterdir()] == ["f"]
