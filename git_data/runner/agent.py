@@ -2,8 +2,8 @@
 
 On an SSH host it runs from the copy of git_data that the client shipped to
 ``<workdir>/agent/<version>-<hash>/`` (started through :data:`BOOT`, which exits 199 when that
-copy is missing); dependencies shipped beside it live in ``deps/<dist>/`` and come after the
-host's own packages on ``sys.path``.
+copy is missing); dependencies shipped beside it live in ``deps/<dist>/`` and come before the
+host's own packages on ``sys.path`` (see sitepath.py).
 
 Verbs:
     probe --workdir W [--gpus N] [--need mod,...]   one line: GIT-DATA-PROBE {json}

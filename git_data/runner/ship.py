@@ -90,25 +90,11 @@ def closure(modules: list[str]) -> list[md.Distribution]:
     return list(seen.values())
 
 
-def top_modules(dist: md.Distribution) -> list[str]:
-    text = dist.read_text("top_level.txt")
-    if text:
-        return sorted({line.strip() for line in text.split() if line.strip()})
-    names = set()
-    for file in dist.files or []:
-        first = file.parts[0]
-        if first in ("..", "__pycache__") or first.endswith((".dist-info", ".egg-info", ".pth")):
-            continue
-        names.add(first.split(".")[0])
-    return sorted(names)
-
-
 def prepare(transport: Transport, need: list[str], gpus: int) -> dict[str, Any]:
     """Probe the host, installing the agent and its missing modules there first if needed."""
     info = probe(transport, need, gpus)
     if info["missing"] and isinstance(transport, SshTransport):
-        everything = sorted({m for d in closure(info["missing"]) for m in top_modules(d)})
-        ship_modules(transport, probe(transport, everything, 0))
+        ship_modules(transport, info)
         info = probe(transport, need, gpus)
     if info["missing"]:
         raise FatalError(f"host {transport.host.name} lacks the Python module(s) "
@@ -157,12 +143,13 @@ def install(transport: SshTransport, subdir: str, tar: bytes | None,
 
 
 def ship_modules(transport: SshTransport, info: dict[str, Any]) -> None:
-    missing = set(info["missing"])
+    """Ship the missing modules with every dependency this client has, whether or not the
+    host has its own copy: a shipped set comes first on the host's path and must agree with
+    itself (the host's older botocore beside a shipped aiobotocore that needs a newer one
+    failed at import)."""
     same_abi = (info.get("ext_suffix") == sysconfig.get_config_var("EXT_SUFFIX")
                 and info.get("platform") == sysconfig.get_platform())
-    for dist in closure(sorted(missing)):
-        if not missing & set(top_modules(dist)):
-            continue
+    for dist in closure(sorted(info["missing"])):
         name = re.sub(r"[-_.]+", "-", dist.metadata["Name"]).lower()
         subdir = f"{transport.version_dir}/deps/{name}-{dist.version}"
         if same_abi or not compiled(dist):

@@ -2,8 +2,10 @@
 
 The agent and the supervisor start with ``python -S`` (no site-packages: their start-up is
 several times faster, which is most of a warm run's latency). When one of them needs xxhash or
-fsspec, :func:`load` adds the host's site-packages and then the copies shipped beside the
-agent (``<agent dir>/deps/<dist>/``), so the host's own installation wins.
+fsspec, :func:`load` adds the host's site-packages and puts the copies shipped beside the
+agent (``<agent dir>/deps/<dist>/``) before them. What was shipped is a module the host lacked
+with the client's whole dependency closure, so it must win over the host's own (possibly
+older) copies of those dependencies.
 """
 
 from __future__ import annotations
@@ -28,9 +30,9 @@ def load() -> None:
 
             site.main()
         if HOME:
-            for path in sorted(glob.glob(os.path.join(HOME, "deps", "*"))):
-                if ".tmp-" not in path and path not in sys.path:
-                    sys.path.append(path)
+            deps = [path for path in sorted(glob.glob(os.path.join(HOME, "deps", "*")))
+                    if ".tmp-" not in path and path not in sys.path]
+            sys.path[1:1] = deps  # after the agent's own folder, before site-packages
         _loaded = True
 
 
