@@ -316,18 +316,34 @@ class HostCache:
         or a copy of the cached object (never a hard link: a run that writes to its input
         must not change the cache, nor the store or clones that share its inode). Folders
         in the checkout are opened without following links (the commit may hold some)."""
+        by_folder: dict[str, list[tuple[str, str]]] = {}
         for path, oid, _size in entries:
             parent, _, name = "/".join(safeio.relative_parts(path)).rpartition("/")
+            by_folder.setdefault(parent, []).append((name, oid))
+        for parent, files in by_folder.items():
             dir_fd = safeio.open_dir(checkout, parent, create=True)
             try:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(name, dir_fd=dir_fd)  # the pointer file from the archive
-                with open_regular(self.path(oid)) as source, \
-                        safeio.AtomicFile(dir_fd, name, 0o444) as out:
-                    clone_into(source.fileno(), out.fd)
-                    out.commit()
+                for name, oid in files:
+                    self._place_one(dir_fd, name, oid)
             finally:
                 os.close(dir_fd)
+
+    def _place_one(self, dir_fd: int, name: str, oid: str) -> None:
+        """Replace the pointer file ``name`` with a new file (O_EXCL | O_NOFOLLOW: nothing
+        planted there is written through; no rename needed in a checkout no command uses
+        yet) holding the object's bytes."""
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(name, dir_fd=dir_fd)  # the pointer file from the archive
+        with open_regular(self.path(oid)) as source:
+            fd = safeio.create_new(dir_fd, name, 0o600)
+            try:
+                clone_into(source.fileno(), fd)
+                os.fchmod(fd, 0o444)
+            except BaseException:
+                os.unlink(name, dir_fd=dir_fd)
+                raise
+            finally:
+                os.close(fd)
 
 
 def _signature(st: os.stat_result) -> str:
