@@ -232,3 +232,28 @@ def test_env_public_records_values_except_credentials(project: Repo) -> None:
     project.data("run", "--env-public", *_env_args(), "--", "true")
     assert record(project, 1)["env"] == {"HF_TOK": "<redacted>", "MY_PASS": "<redacted>",
                                          "DB_URL": "postgres://u:<redacted>@db/x", "LR": "0.25"}
+
+
+# ----- host-side writes --------------------------------------------------------------------------
+def test_host_side_writes_never_go_through_a_planted_link(tmp_path: Path) -> None:
+    from git_data.runner import gpus
+
+    victim = tmp_path / "victim"
+    victim.write_text("keep me\n")
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    (workdir / "gpus.json").symlink_to(victim)
+    gpus._save(workdir, {0: {"pid": 1, "run": "r"}})
+    assert victim.read_text() == "keep me\n" and not (workdir / "gpus.json").is_symlink()
+    (workdir / "gpus.lock").symlink_to(victim)
+    with pytest.raises(OSError):
+        gpus.release(workdir, [0])
+    assert victim.read_text() == "keep me\n"
+    store = hostfs.LocalDirStore((tmp_path / "store").as_uri())
+    (tmp_path / "store" / "runs").mkdir(parents=True)
+    (tmp_path / "store" / "runs" / "1").symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(FatalError, match="symlink"):
+        store.write_json("runs/1/run.json", {"id": 1})
+    with pytest.raises(FatalError, match="symlink"):
+        store.read_json("runs/1/run.json")
+    assert not (tmp_path / "elsewhere").exists() and store.find("runs/1") == []

@@ -125,7 +125,9 @@ def ensure(env: Plan, root: Path, checkout: Path, log: BinaryIO,
         return {**info, "reused": True, "seconds": 0.0}
     root.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
-    with open(root / f"{digest}.lock", "w") as lock:
+    lock_fd = os.open(root / f"{digest}.lock",
+                      os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    with os.fdopen(lock_fd, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if (path / READY).exists():  # another run built it while we waited
             return {**info, "reused": True, "seconds": round(time.monotonic() - start, 3)}
@@ -136,7 +138,7 @@ def ensure(env: Plan, root: Path, checkout: Path, log: BinaryIO,
         except BaseException:
             shutil.rmtree(path, ignore_errors=True)
             raise
-        (path / READY).write_text(env.source + "\n")
+        safeio.write_text(path / READY, env.source + "\n")
     return {**info, "reused": False, "seconds": round(time.monotonic() - start, 3)}
 
 
@@ -157,7 +159,7 @@ def build_venv(env: Plan, path: Path, checkout: Path, log: BinaryIO) -> None:
                        stderr=subprocess.DEVNULL) != 0:
         _step([python, "-m", "ensurepip", "--default-pip"], log, "ensurepip")
     requirements = path / "requirements.txt"
-    requirements.write_bytes(env.text)
+    safeio.write_bytes(requirements, env.text)
     if any(line.strip() and not line.strip().startswith("#")
            for line in env.text.decode(errors="replace").splitlines()):
         _step([python, "-m", "pip", "install", "--disable-pip-version-check", "--no-input",
@@ -168,7 +170,7 @@ def build_conda(env: Plan, path: Path, checkout: Path, log: BinaryIO) -> None:
     conda = conda_command()
     assert conda is not None
     spec = path.parent / f"{path.name}.environment.yml"
-    spec.write_bytes(env.text)
+    safeio.write_bytes(spec, env.text)
     try:
         _step([conda, "env", "create", "-p", str(path), "-f", str(spec)], log,
               f"conda env create from {env.source}", cwd=checkout)
