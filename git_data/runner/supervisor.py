@@ -145,7 +145,7 @@ class Supervisor:
     def mount(self) -> None:
         for mount in self.spec.get("mounts") or []:
             rel_dest = inside_checkout(mount["dest"], "--mount destination")
-            parent, _, name = rel_dest.rpartition("/")
+            parent = rel_dest.rpartition("/")[0]
             os.close(safeio.open_dir(self.checkout, parent, create=True))  # no link on the way
             dest = self.checkout / rel_dest
             if dest.is_symlink() or dest.is_file():
