@@ -96,7 +96,7 @@ def test_run_streams_output_records_and_propagates_exit_code(project: Repo,
     assert rec["status"] == "failed" and rec["exit_code"] == 3
     assert rec["commit"] == head and rec["command"] == ["python3", "train.py", "--lr", "0.1"]
     assert rec["host"]["name"] == "local"
-    assert rec["env"] == {"CODE": "3", "API_TOKEN": "<redacted>"}  # credentials never recorded
+    assert rec["env"] == {"CODE": None, "API_TOKEN": None}  # names only (no --env-public)
     assert "hunter2" not in json.dumps(rec) + (store_dir(team) / "runs/1/logs/setup.log"
                                               ).read_text()
     assert rec["started"] and rec["ended"] and rec["duration_s"] >= 0

@@ -88,16 +88,18 @@ def test_host_cache_accepts_only_verified_bytes(tmp_path: Path) -> None:
     store.write_bytes(hostfs.object_key(bad_oid), b"tampered")
     with pytest.raises(FatalError, match="corrupt"):
         cache.fetch(store, [["d/bad", bad_oid, 5]], notes.append)
-    assert not cache.has(bad_oid) and not list((tmp_path / "cache" / "tmp").iterdir())
+    assert not cache.path(bad_oid).exists()
+    assert not [p for p in (tmp_path / "cache").rglob("*") if p.name.endswith(".git-data-tmp")]
     missing = "sha256:" + "0" * 64
     with pytest.raises(FatalError, match="d/missing .* is not in"):
         cache.fetch(store, [["d/missing", missing, 1]], notes.append)
     checkout = tmp_path / "code"
     (checkout / "d").mkdir(parents=True)
     (checkout / "d" / "good").write_text("version git-data/1\n")
-    cache.link(checkout, [["d/good", oid, len(good)]])
+    cache.place(checkout, [["d/good", oid, len(good)]])
     assert (checkout / "d" / "good").read_bytes() == good
-    assert (checkout / "d" / "good").stat().st_ino == cache.path(oid).stat().st_ino
+    # the run's own copy, never a name of the cached object
+    assert (checkout / "d" / "good").stat().st_ino != cache.path(oid).stat().st_ino
 
 
 def test_environment_hash_follows_its_files(tmp_path: Path) -> None:

@@ -304,6 +304,8 @@ def merge_driver(base: str, ours: str, theirs: str, path: str) -> int:
 @click.option("--conda-file", metavar="FILE", help="conda environment file.")
 @click.option("--apt", multiple=True, metavar="PKG", help="apt package the run needs.")
 @click.option("--env", "env", multiple=True, metavar="K=V", help="Environment variable.")
+@click.option("--env-public", is_flag=True,
+              help="Record --env values in run.json (default: names only).")
 @click.option("--gpus", type=click.IntRange(min=0), default=0, help="Free GPUs to use.")
 @click.option("--grid", multiple=True, metavar="NAME=V1,V2",
               help="One run per combination; {NAME} in COMMAND takes each value.")
@@ -313,8 +315,8 @@ def merge_driver(base: str, ours: str, theirs: str, path: str) -> int:
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 def run(host: str | None, remote: str | None, allow_dirty: bool, data: tuple[str, ...],
         no_data: bool, mounts: tuple[str, ...], pip: str | None, conda_file: str | None,
-        apt: tuple[str, ...], env: tuple[str, ...], gpus: int, grid: tuple[str, ...],
-        detach: bool, output: str, command: tuple[str, ...]) -> int:
+        apt: tuple[str, ...], env: tuple[str, ...], env_public: bool, gpus: int,
+        grid: tuple[str, ...], detach: bool, output: str, command: tuple[str, ...]) -> int:
     """Run COMMAND (after --) on a host from the current commit, with its data."""
     from ..commands.run import run as start
     from ..runner.launch import RunOptions
@@ -322,7 +324,8 @@ def run(host: str | None, remote: str | None, allow_dirty: bool, data: tuple[str
     return start(_repo(), RunOptions(
         command=list(command), host=host, remote=remote, allow_dirty=allow_dirty,
         data=list(data), no_data=no_data, mounts=list(mounts), pip=pip, conda_file=conda_file,
-        apt=list(apt), env=list(env), gpus=gpus, grid=list(grid), detach=detach,
+        apt=list(apt), env=list(env), env_public=env_public, gpus=gpus, grid=list(grid),
+        detach=detach,
         output=output, quiet=quiet()))
 
 

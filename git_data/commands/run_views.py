@@ -4,13 +4,12 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from .. import safeio
 from ..config import Config
 from ..errors import FatalError
 from ..gitrepo import Repo
@@ -18,7 +17,7 @@ from ..progress import note
 from ..runner import records
 from ..runner.follow import Printer, follow_store
 from ..runner.launch import intervals
-from ..runner.paths import run_key
+from ..runner.paths import below, run_key
 from ..store import CHUNK, Store
 
 MAX_SHARE_S = 7 * 24 * 3600  # the longest an S3 (SigV4) presigned URL may live
@@ -134,23 +133,21 @@ def cp(repo: Repo, source: str, dest: str) -> int:
         note(f"copied {key} to {target}")
         return 0
     keys = store.find(key)
-    for one in keys:
-        _download(store, one, target / one[len(key):].lstrip("/"))
+    rels = [below(key, one, store.describe()) for one in keys]  # all checked before any copy
+    for one, rel in zip(keys, rels):
+        _download(store, one, target / rel if rel else target, target if rel else None)
     note(f"copied {len(keys)} file(s) from {key}/ to {target}/")
     return 0
 
 
-def _download(store: Store, key: str, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-    try:
-        with os.fdopen(fd, "wb") as out, store.open(key, "rb") as source:
-            while chunk := source.read(CHUNK):
-                out.write(chunk)
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+def _download(store: Store, key: str, target: Path, root: Path | None = None) -> None:
+    """One store file to ``target``, atomically and never through a symlink at its name (nor,
+    below ``root``, through a symlinked folder)."""
+    if root is not None:
+        root.mkdir(parents=True, exist_ok=True)
+    with safeio.atomic_path(target, root=root) as out, store.open(key, "rb") as source:
+        while chunk := source.read(CHUNK):
+            out.write(chunk)
 
 
 def link(repo: Repo, alias: str, target: str) -> int:

@@ -31,10 +31,11 @@ import time
 from pathlib import Path
 from typing import IO, Any, BinaryIO
 
-from .. import __version__
+from .. import __version__, safeio
 from ..errors import FatalError
 from . import frames, sitepath
 
+SECRETS = ".secrets.json"  # see supervisor.read_private
 PROBE_MARK = "GIT-DATA-PROBE "
 EXIT_NOT_INSTALLED = 199
 EXIT_OLD_PYTHON = 198
@@ -161,11 +162,13 @@ def unpack(stdin: BinaryIO, home: str | None) -> Path:
         if hasattr(tarfile, "tar_filter"):
             tar.extractall(checkout, filter="tar")  # no absolute or '..' member names
         else:
-            tar.extractall(checkout)
+            tar.extractall(checkout, members=_checked_members(tar))
     (rundir / "logs").mkdir()
     _write_private(rundir / "spec.json", json.dumps(spec, indent=1))
-    if header.get("secrets"):
-        _write_private(rundir / ".secrets.json", json.dumps(header["secrets"]))
+    private = {k: header[k] for k in ("secrets", "env") if header.get(k)}
+    if private:  # store credentials and --env values: read and removed by the supervisor
+        _write_private(rundir / SECRETS, json.dumps(
+            {"store": private.get("secrets"), "env": private.get("env")}))
     with open(rundir / "supervisor.log", "ab") as log:
         subprocess.Popen([*self_command(home), "supervise", str(rundir)], cwd=rundir,
                          stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
@@ -174,9 +177,29 @@ def unpack(stdin: BinaryIO, home: str | None) -> Path:
 
 
 def _write_private(path: Path, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    """A new file readable by this user only (O_EXCL | O_NOFOLLOW: nothing planted there is
+    written through)."""
+    dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        fd = safeio.create_new(dir_fd, path.name, 0o600)
+    finally:
+        os.close(dir_fd)
     with os.fdopen(fd, "w") as stream:
         stream.write(text)
+
+
+def _checked_members(tar: tarfile.TarFile) -> Any:
+    """Members of a streamed archive (Pythons without extraction filters): refused when a
+    name is absolute, climbs with '..', or passes through a link the archive made."""
+    links: set[str] = set()
+    for member in tar:
+        parts = safeio.relative_parts(member.name)
+        if any("/".join(parts[:i]) in links for i in range(1, len(parts))):
+            raise FatalError(f"refusing {member.name!r} in the archive: it passes through a "
+                             "symlink of the commit")
+        if member.issym() or member.islnk():
+            links.add("/".join(parts))
+        yield member
 
 
 # ----- tail ------------------------------------------------------------------------------

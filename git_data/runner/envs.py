@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from .. import safeio
 from ..errors import FatalError
 from .paths import inside_checkout
 
@@ -54,11 +55,11 @@ def plan(checkout: Path, pip_file: str | None, conda_file: str | None, apt: list
     if pip_file:
         return Plan("venv", pip_file, _read(checkout, pip_file, "--pip"), apt)
     for name in ("environment.yml", "environment.yaml"):
-        if (checkout / name).is_file():
+        if _plain(checkout / name):
             if have_conda:
                 return Plan("conda", name, (checkout / name).read_bytes(), apt)
             note(f"{name} ignored: this host has no conda; using pip files if there are any")
-    if (checkout / "requirements.txt").is_file():
+    if _plain(checkout / "requirements.txt"):
         return Plan("venv", "requirements.txt", (checkout / "requirements.txt").read_bytes(), apt)
     deps = pyproject_dependencies(checkout / "pyproject.toml", note)
     if deps:
@@ -66,15 +67,31 @@ def plan(checkout: Path, pip_file: str | None, conda_file: str | None, apt: list
     return Plan("none", "", b"", apt)
 
 
+def _plain(path: Path) -> bool:
+    """A regular file of the checkout, not a link (the commit may hold links to anywhere)."""
+    return path.is_file() and not path.is_symlink()
+
+
 def _read(checkout: Path, rel: str, what: str) -> bytes:
-    path = checkout / inside_checkout(rel, what)
-    if not path.is_file():
-        raise FatalError(f"{what} {rel}: no such file in the run's commit")
-    return path.read_bytes()
+    """A file of the commit, never through a link (a committed link could name any file of
+    the host, which would then end up in the set-up log)."""
+    parent, _, name = inside_checkout(rel, what).rpartition("/")
+    try:
+        dir_fd = safeio.open_dir(checkout, parent)
+        try:
+            with safeio.open_nofollow(dir_fd, name) as source:
+                return source.read()
+        finally:
+            os.close(dir_fd)
+    except (FileNotFoundError, NotADirectoryError):
+        raise FatalError(f"{what} {rel}: no such file in the run's commit") from None
+    except OSError:
+        raise FatalError(f"{what} {rel}: not a regular file in the run's commit (a symlink "
+                         "is not followed)") from None
 
 
 def pyproject_dependencies(path: Path, note: Callable[[str], None]) -> list[str]:
-    if not path.is_file():
+    if not _plain(path):
         return []
     try:
         import tomllib  # type: ignore[import-not-found,unused-ignore]
@@ -108,7 +125,9 @@ def ensure(env: Plan, root: Path, checkout: Path, log: BinaryIO,
         return {**info, "reused": True, "seconds": 0.0}
     root.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
-    with open(root / f"{digest}.lock", "w") as lock:
+    lock_fd = os.open(root / f"{digest}.lock",
+                      os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    with os.fdopen(lock_fd, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if (path / READY).exists():  # another run built it while we waited
             return {**info, "reused": True, "seconds": round(time.monotonic() - start, 3)}
@@ -119,7 +138,7 @@ def ensure(env: Plan, root: Path, checkout: Path, log: BinaryIO,
         except BaseException:
             shutil.rmtree(path, ignore_errors=True)
             raise
-        (path / READY).write_text(env.source + "\n")
+        safeio.write_text(path / READY, env.source + "\n")
     return {**info, "reused": False, "seconds": round(time.monotonic() - start, 3)}
 
 
@@ -140,7 +159,7 @@ def build_venv(env: Plan, path: Path, checkout: Path, log: BinaryIO) -> None:
                        stderr=subprocess.DEVNULL) != 0:
         _step([python, "-m", "ensurepip", "--default-pip"], log, "ensurepip")
     requirements = path / "requirements.txt"
-    requirements.write_bytes(env.text)
+    safeio.write_bytes(requirements, env.text)
     if any(line.strip() and not line.strip().startswith("#")
            for line in env.text.decode(errors="replace").splitlines()):
         _step([python, "-m", "pip", "install", "--disable-pip-version-check", "--no-input",
@@ -151,7 +170,7 @@ def build_conda(env: Plan, path: Path, checkout: Path, log: BinaryIO) -> None:
     conda = conda_command()
     assert conda is not None
     spec = path.parent / f"{path.name}.environment.yml"
-    spec.write_bytes(env.text)
+    safeio.write_bytes(spec, env.text)
     try:
         _step([conda, "env", "create", "-p", str(path), "-f", str(spec)], log,
               f"conda env create from {env.source}", cwd=checkout)

@@ -13,8 +13,9 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
+from .. import safeio
 from ..errors import FatalError
 
 QUERY = ["nvidia-smi", "--query-gpu=index,memory.used,memory.total,utilization.gpu",
@@ -95,7 +96,7 @@ def _load(workdir: Path) -> dict[str, Any]:
 def claim(n: int, workdir: Path, owner: str) -> list[int]:
     """Take ``n`` free GPUs for this process (the supervisor) until :func:`release`."""
     workdir.mkdir(parents=True, exist_ok=True)
-    with open(workdir / "gpus.lock", "w") as lock:
+    with _lock(workdir) as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         problem = check(n, workdir)
         if problem:
@@ -110,7 +111,7 @@ def claim(n: int, workdir: Path, owner: str) -> list[int]:
 
 
 def release(workdir: Path, indices: list[int]) -> None:
-    with open(workdir / "gpus.lock", "w") as lock:
+    with _lock(workdir) as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         held = _held(_load(workdir))
         for index in indices:
@@ -120,9 +121,14 @@ def release(workdir: Path, indices: list[int]) -> None:
 
 
 def _save(workdir: Path, held: dict[int, Any]) -> None:
-    tmp = workdir / f"gpus.json.{os.getpid()}"
-    tmp.write_text(json.dumps({str(k): v for k, v in held.items()}))
-    os.replace(tmp, workdir / "gpus.json")
+    safeio.write_text(workdir / "gpus.json", json.dumps({str(k): v for k, v in held.items()}))
+
+
+def _lock(workdir: Path) -> IO[str]:
+    """The host's GPU lock file, opened without following a link."""
+    fd = os.open(workdir / "gpus.lock", os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,
+                 0o644)
+    return os.fdopen(fd, "w")
 
 
 def sample(indices: list[int]) -> list[dict[str, Any]]:

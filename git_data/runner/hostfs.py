@@ -10,27 +10,30 @@ they are written and renamed into place read-only, so a run never sees a partial
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
-import shutil
-import tempfile
+import stat
 import time
 import urllib.parse
 import urllib.request
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
+from .. import safeio
 from ..errors import FatalError
 from . import sitepath
 
 CHUNK = 1 << 20
+FICLONE = 0x40049409
 
 
 class LocalDirStore:
-    """A ``file://`` store, written with the standard library."""
+    """A ``file://`` store, written with the standard library: ``tmp/`` then a rename, every
+    folder below the store's root opened without following a link (see git_data.safeio)."""
 
     def __init__(self, url: str, name: str = "") -> None:
         self.url = url
@@ -42,14 +45,15 @@ class LocalDirStore:
         return f"{self.name} ({self.url})" if self.name != self.url else self.url
 
     def path(self, key: str) -> str:
-        return str(self.root / key)
+        return str(safeio.inside(self.root, key))
 
     def exists(self, key: str) -> bool:
-        return os.path.exists(self.path(key))
+        return os.path.lexists(self.path(key))
 
     def read_bytes(self, key: str) -> bytes | None:
         try:
-            return Path(self.path(key)).read_bytes()
+            with self.open(key) as source:
+                return source.read()
         except FileNotFoundError:
             return None
 
@@ -57,22 +61,29 @@ class LocalDirStore:
         raw = self.read_bytes(key)
         return None if raw is None else json.loads(raw)
 
-    def _atomic(self, key: str, write: Callable[[str], object]) -> None:
-        target = self.path(key)
-        tmp_dir = self.root / "tmp"
-        tmp_dir.mkdir(parents=True, exist_ok=True)
-        tmp = str(tmp_dir / f"{uuid.uuid4().hex}.{os.path.basename(target)[:40]}")
+    def _atomic(self, key: str, write: Callable[[int], object]) -> None:
+        parent, _, name = key.rpartition("/")
+        self.root.mkdir(parents=True, exist_ok=True)  # the root itself is trusted
+        tmp_fd = safeio.open_dir(self.root, "tmp", create=True)
         try:
-            write(tmp)
-            os.makedirs(os.path.dirname(target), exist_ok=True)
-            os.replace(tmp, target)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+            fd, tmp = safeio.create_tmp(tmp_fd, name, 0o644)
+            try:
+                with os.fdopen(fd, "wb") as out:
+                    write(out.fileno())
+                dir_fd = safeio.open_dir(self.root, parent, create=True)
+                try:
+                    os.replace(tmp, name, src_dir_fd=tmp_fd, dst_dir_fd=dir_fd)
+                finally:
+                    os.close(dir_fd)
+            except BaseException:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp, dir_fd=tmp_fd)
+                raise
+        finally:
+            os.close(tmp_fd)
 
     def write_bytes(self, key: str, data: bytes) -> None:
-        self._atomic(key, lambda tmp: Path(tmp).write_bytes(data))
+        self._atomic(key, lambda fd: _write_all(fd, data))
 
     def write_json(self, key: str, value: Any) -> None:
         self.write_bytes(key, json.dumps(value, indent=2, sort_keys=True).encode() + b"\n")
@@ -80,21 +91,78 @@ class LocalDirStore:
     def put_file(self, local_path: str, key: str, overwrite: bool = True) -> None:
         if not overwrite and self.exists(key):
             return
-        self._atomic(key, lambda tmp: shutil.copyfile(local_path, tmp))
+        with open_regular(local_path) as source:
+            self._atomic(key, lambda fd: clone_into(source.fileno(), fd))
 
     def open(self, key: str, mode: str = "rb") -> IO[bytes]:
-        return open(self.path(key), mode)
+        """A store file for reading, never through a link (a store is shared: anyone with
+        write access could plant one)."""
+        parent, _, name = key.rpartition("/")
+        dir_fd = safeio.open_dir(self.root, parent)
+        try:
+            return safeio.open_nofollow(dir_fd, name)
+        finally:
+            os.close(dir_fd)
 
     def open_object(self, oid: str) -> IO[bytes]:
         return self.open(object_key(oid))
 
     def find(self, key: str) -> list[str]:
-        base = Path(self.path(key))
-        if base.is_file():
-            return [key]
-        if not base.is_dir():
+        """Regular files at or below ``key`` (links are not followed, nor listed)."""
+        base = self.path(key)
+        if os.path.islink(base):
             return []
-        return sorted(str(p.relative_to(self.root)) for p in base.rglob("*") if p.is_file())
+        if os.path.isfile(base):
+            return [key]
+        found = []
+        for folder, _dirs, files in os.walk(base):
+            for name in files:
+                full = os.path.join(folder, name)
+                if not name.endswith(safeio.TMP_SUFFIX) and not os.path.islink(full):
+                    found.append(Path(full).relative_to(self.root).as_posix())
+        return sorted(found)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def open_regular(path: str | os.PathLike[str]) -> IO[bytes]:
+    """A file for reading that is a regular file and not a link."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise safeio.UnsafePath(f"refusing to read {path}: not a regular file")
+    return os.fdopen(fd, "rb")
+
+
+def clone_into(src: int, dst: int) -> None:
+    """``src``'s bytes into the empty ``dst``: a reflink where the file system shares extents
+    (btrfs, XFS), else an in-kernel copy (copy_file_range), else a copy through memory."""
+    try:
+        fcntl.ioctl(dst, FICLONE, src)
+        return
+    except OSError:
+        pass
+    size = os.fstat(src).st_size
+    try:
+        done = 0
+        while done < size:
+            step = os.copy_file_range(src, dst, min(size - done, 1 << 30), done, done)
+            if step == 0:
+                break
+            done += step
+        if done == size:
+            return
+    except (OSError, AttributeError):  # not here (some file systems; Python < 3.8 on Linux)
+        pass
+    os.lseek(src, 0, os.SEEK_SET)
+    os.ftruncate(dst, 0)
+    os.lseek(dst, 0, os.SEEK_SET)
+    while chunk := os.read(src, CHUNK):
+        _write_all(dst, chunk)
 
 
 def open_store(url: str, name: str, options: dict[str, Any] | None) -> Any:
@@ -128,7 +196,15 @@ def new_hasher(algo: str) -> Any:
 
 
 class HostCache:
-    """``<root>/objects/..`` shared by every run on the host."""
+    """``<root>/objects/..`` shared by every run on the host.
+
+    A run never gets a name of a cached object: its data files are reflinks or copies
+    (:meth:`place`), so a command that writes to its input (as root, which ignores mode 0444)
+    changes only its own copy. Still, before an object is reused it is checked: its size,
+    mtime and inode were recorded when it was adopted (``<root>/adopted/ab/cd/<hex>``); on a
+    mismatch (or no record, as for the objects of the ``local`` host's repository cache) it
+    is hashed again, and an object whose bytes no longer match its oid is downloaded anew.
+    """
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
@@ -136,39 +212,76 @@ class HostCache:
     def path(self, oid: str) -> Path:
         return self.root / object_key(oid)
 
-    def has(self, oid: str) -> bool:
-        return self.path(oid).is_file()
+    def _adopted(self, oid: str) -> Path:
+        return self.root / "adopted" / object_key(oid).split("/", 1)[1]
+
+    def usable(self, oid: str, size: int) -> bool:
+        """Whether the cached object is there, a regular file and still the bytes of ``oid``
+        (hashed again unless its stat matches what was recorded when it was adopted)."""
+        try:
+            st = os.lstat(self.path(oid))
+        except FileNotFoundError:
+            return False
+        if not stat.S_ISREG(st.st_mode) or st.st_size != size:
+            return self._discard(oid)
+        try:
+            if self._adopted(oid).read_text() == _signature(st):
+                return True
+        except (FileNotFoundError, NotADirectoryError):
+            pass
+        with open_regular(self.path(oid)) as source:
+            hasher = new_hasher(oid.split(":", 1)[0])
+            while chunk := source.read(CHUNK):
+                hasher.update(chunk)
+            st = os.fstat(source.fileno())
+        if f"{oid.split(':', 1)[0]}:{hasher.hexdigest()}" != oid:
+            return self._discard(oid)
+        self._adopt(oid, st)
+        return True
+
+    def _discard(self, oid: str) -> bool:
+        """Remove a cached object that is not what its name says (it is fetched again)."""
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path(oid))
+        return False
+
+    def _adopt(self, oid: str, st: os.stat_result) -> None:
+        safeio.write_text(self._adopted(oid), _signature(st), root=self.root)
 
     def download(self, store: Any, oid: str, size: int) -> None:
-        """Stream one object from the store, verify it, rename it into place."""
+        """Stream one object from the store, verify it, rename it into place read-only."""
         algo = oid.split(":", 1)[0]
         hasher = new_hasher(algo)
-        tmp_dir = self.root / "tmp"
-        tmp_dir.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=tmp_dir, prefix=f"run-{os.getpid()}-")
+        parent, _, name = object_key(oid).rpartition("/")
+        self.root.mkdir(parents=True, exist_ok=True)  # the root itself is trusted
+        dir_fd = safeio.open_dir(self.root, parent, create=True)
         try:
-            got = 0
-            with os.fdopen(fd, "wb") as out, store.open_object(oid) as source:
+            with safeio.AtomicFile(dir_fd, name, 0o444) as out, \
+                    store.open_object(oid) as source:
+                got = 0
                 while chunk := source.read(CHUNK):
                     hasher.update(chunk)
                     out.write(chunk)
                     got += len(chunk)
-            actual = f"{algo}:{hasher.hexdigest()}"
-            if actual != oid:
-                raise FatalError(f"bytes of {oid} in {store.describe()} hash to {actual} "
-                                 f"({got} of {size} bytes); the store copy is corrupt")
-            os.chmod(tmp, 0o444)
-            self.path(oid).parent.mkdir(parents=True, exist_ok=True)
-            os.replace(tmp, self.path(oid))
+                actual = f"{algo}:{hasher.hexdigest()}"
+                if actual != oid:
+                    raise FatalError(f"bytes of {oid} in {store.describe()} hash to {actual} "
+                                     f"({got} of {size} bytes); the store copy is corrupt")
+                out.commit()
+            self._adopt(oid, os.stat(name, dir_fd=dir_fd, follow_symlinks=False))
         finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+            os.close(dir_fd)
 
     def fetch(self, store: Any, entries: list[list[Any]], note: Callable[[str], None],
               workers: int = 8) -> tuple[int, int]:
-        """Download what the cache lacks (in parallel, 3 tries each); (downloaded, cached)."""
-        todo = {e[1]: e for e in entries if not self.has(e[1])}
-        cached = len({e[1] for e in entries}) - len(todo)
+        """Download what the cache lacks or holds damaged (in parallel, 3 tries each);
+        (downloaded, cached)."""
+        unique = {e[1]: e for e in entries}
+        with cf.ThreadPoolExecutor(max(1, workers)) as pool:
+            ok = dict(zip(unique, pool.map(lambda e: self.usable(e[1], int(e[2])),
+                                           unique.values())))
+        todo = {oid: e for oid, e in unique.items() if not ok[oid]}
+        cached = len(unique) - len(todo)
         if todo:
             total = sum(int(e[2]) for e in todo.values())
             note(f"downloading {len(todo)} data object(s), {total} bytes, into the host cache")
@@ -198,15 +311,40 @@ class HostCache:
                     raise
                 time.sleep(0.5 * 2**attempt)
 
-    def link(self, checkout: Path, entries: list[list[Any]]) -> None:
-        """Put each data file at its path in the checkout: a hard link to the cached object
-        (read-only, no copy), or a copy where the cache is on another file system."""
+    def place(self, checkout: Path, entries: list[list[Any]]) -> None:
+        """Put each data file at its path in the checkout as the run's own file: a reflink
+        or a copy of the cached object (never a hard link: a run that writes to its input
+        must not change the cache, nor the store or clones that share its inode). Folders
+        in the checkout are opened without following links (the commit may hold some)."""
+        by_folder: dict[str, list[tuple[str, str]]] = {}
         for path, oid, _size in entries:
-            dest = checkout / path
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            if dest.is_symlink() or dest.exists():
-                dest.unlink()
+            parent, _, name = "/".join(safeio.relative_parts(path)).rpartition("/")
+            by_folder.setdefault(parent, []).append((name, oid))
+        for parent, files in by_folder.items():
+            dir_fd = safeio.open_dir(checkout, parent, create=True)
             try:
-                os.link(self.path(oid), dest)
-            except OSError:
-                shutil.copyfile(self.path(oid), dest)
+                for name, oid in files:
+                    self._place_one(dir_fd, name, oid)
+            finally:
+                os.close(dir_fd)
+
+    def _place_one(self, dir_fd: int, name: str, oid: str) -> None:
+        """Replace the pointer file ``name`` with a new file (O_EXCL | O_NOFOLLOW: nothing
+        planted there is written through; no rename needed in a checkout no command uses
+        yet) holding the object's bytes."""
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(name, dir_fd=dir_fd)  # the pointer file from the archive
+        with open_regular(self.path(oid)) as source:
+            fd = safeio.create_new(dir_fd, name, 0o600)
+            try:
+                clone_into(source.fileno(), fd)
+                os.fchmod(fd, 0o444)
+            except BaseException:
+                os.unlink(name, dir_fd=dir_fd)
+                raise
+            finally:
+                os.close(fd)
+
+
+def _signature(st: os.stat_result) -> str:
+    return f"{st.st_size} {st.st_mtime_ns} {st.st_ino}\n"

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .. import __version__
+from .. import __version__, safeio
 from ..cache import Cache
 from ..config import Config
 from ..errors import FatalError
@@ -51,6 +51,7 @@ class RunOptions:
     conda_file: str | None = None
     apt: list[str] = field(default_factory=list)
     env: list[str] = field(default_factory=list)
+    env_public: bool = False
     gpus: int = 0
     grid: list[str] = field(default_factory=list)
     detach: bool = False
@@ -204,11 +205,18 @@ def base_record(repo: Repo, remote: Remote, host: Host, commit: str,
         "host": {"name": host.name, "url": strip_password(host.url)},
         "data": {"files": len(entries), "bytes": sum(e.size for e in entries),
                  "patterns": opts.data or None},
-        "mounts": mounts, "env": redact_env(env), "gpus_requested": opts.gpus,
+        "mounts": mounts, "env": recorded_env(env, opts.env_public),
+        "gpus_requested": opts.gpus,
         "environment": {"pip": opts.pip, "conda": opts.conda_file, "apt": opts.apt},
         "store": {"name": remote.name, "url": strip_password(remote.url)},
         "user": user or None, "client": socket.gethostname(), "git_data_version": __version__,
     }
+
+
+def recorded_env(env: dict[str, str], public: bool) -> dict[str, str | None]:
+    """What the record keeps of --env: the names only (null values), unless --env-public;
+    even then names that look like credentials keep no value."""
+    return dict(redact_env(env)) if public else {name: None for name in env}
 
 
 def work_prefix(repo: Repo) -> str:
@@ -229,7 +237,7 @@ def build_spec(config: Config, store: Store, host: Host, record: dict[str, Any],
         "id": record["id"], "record": record, "argv": record["command"], "cwd": record["cwd"],
         "repo_key": hashlib.sha256(store.url.encode()).hexdigest()[:12],
         "workdir": host.workdir, "cache_dir": str(config.cache_dir) if host.local else None,
-        "store": {"url": store.url, "name": store.name}, "env": env,
+        "store": {"url": store.url, "name": store.name},
         "output": record["output"], "data": [[e.path, e.oid, e.size] for e in entries],
         "mounts": record["mounts"], "environment": record["environment"],
         "gpus": opts.gpus, "intervals": intervals(config),
@@ -266,6 +274,7 @@ class Launcher:
     repo: Repo
     store: Store
     secrets: dict[str, Any] | None
+    env: dict[str, str]
     need: list[str]
     follow: bool
     snapshot_commit: str | None = None
@@ -316,7 +325,8 @@ class Launcher:
         drain = threading.Thread(target=lambda: errors.append(stderr.read()), daemon=True)
         drain.start()
         try:
-            proc.stdin.write(json.dumps({"spec": spec, "secrets": self.secrets}).encode() + b"\n")
+            header = {"spec": spec, "secrets": self.secrets, "env": self.env}
+            proc.stdin.write(json.dumps(header).encode() + b"\n")
             shutil.copyfileobj(archive.stdout, proc.stdin, 1 << 20)
             proc.stdin.close()
         except BrokenPipeError:
@@ -374,15 +384,14 @@ def launch(repo: Repo, opts: RunOptions) -> int:
             gpu_error = ship.prepare(transport, need, opts.gpus).get("gpu_error")
             if gpu_error:
                 raise FatalError(f"host {host.name}: {gpu_error}; nothing was started")
-            prepared.parent.mkdir(parents=True, exist_ok=True)
-            prepared.touch()
+            safeio.write_bytes(prepared, b"")
         ensure_in_store(config, store, entries)
         base = base_record(repo, remote, host, commit, snapshot_commit, opts, env, entries,
                            mounts)
         specs = [build_spec(config, store, host, {**base, "params": params, "command":
                                                   substitute(opts.command, params)}, opts, env,
                             entries) for params in combos]
-        launcher = Launcher(transport, repo, store, secrets_for(remote), need,
+        launcher = Launcher(transport, repo, store, secrets_for(remote), env, need,
                             not opts.detach and len(combos) == 1, snapshot_commit)
         started = launcher.start_all(specs)
         for run in started:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import json
+import re
 from datetime import datetime, timezone
 from typing import Any
 
@@ -18,8 +19,9 @@ from ..errors import FatalError
 from ..gitrepo import Repo
 from ..store import Store
 from ..store.remotes import resolve
-from .paths import check_alias, run_key, split_run_path
+from .paths import ALIAS_RE, check_alias, run_key, split_run_path
 
+ID_RE = re.compile(r"[0-9]{1,18}")
 FINAL = ("succeeded", "failed", "stopped", "lost")
 
 
@@ -32,8 +34,26 @@ def open_store(repo: Repo, config: Config, remote: str | None = None) -> Store:
     return resolve(repo, config, remote).open()
 
 
+def read_json(store: Store, key: str, quiet: bool = False) -> Any:
+    """A JSON file of the store, None when absent; one line (or None with ``quiet``) when it
+    is not JSON."""
+    try:
+        return store.read_json(key)
+    except ValueError:
+        if quiet:
+            return None
+        raise FatalError(f"{key} in {store.describe()} is not valid JSON; it was damaged or "
+                         "written by something else than git-data") from None
+
+
+def run_ids(store: Store) -> list[int]:
+    """The run numbers in the store, from the names under runs/ that are plain numbers
+    (anything else listed there is ignored)."""
+    return sorted(int(name) for name in store.list("runs") if ID_RE.fullmatch(name))
+
+
 def claim(store: Store, record: dict[str, Any]) -> int:
-    taken = [int(name) for name in store.list("runs") if name.isdigit()]
+    taken = run_ids(store)
     run_id = max(taken, default=0) + 1
     while True:
         record["id"] = run_id
@@ -44,10 +64,19 @@ def claim(store: Store, record: dict[str, Any]) -> int:
 
 
 def load(store: Store, run_id: int) -> dict[str, Any]:
-    record = store.read_json(f"{run_key(run_id)}/run.json")
+    record = read_json(store, f"{run_key(run_id)}/run.json")
     if record is None:
         raise FatalError(f"no run {run_id} in {store.describe()}; `git data runs` lists them")
-    return dict(record)
+    return _checked(record, run_id, store)
+
+
+def _checked(record: Any, run_id: int, store: Store) -> dict[str, Any]:
+    """A record read from the store: a JSON object, numbered by the folder it lies in (the
+    ``id`` written inside is not trusted to name a path)."""
+    if not isinstance(record, dict):
+        raise FatalError(f"{run_key(run_id)}/run.json in {store.describe()} is not a run "
+                         "record (not a JSON object)")
+    return {**record, "id": run_id}
 
 
 def save(store: Store, record: dict[str, Any]) -> None:
@@ -55,31 +84,47 @@ def save(store: Store, record: dict[str, Any]) -> None:
 
 
 def all_records(store: Store) -> list[dict[str, Any]]:
-    ids = sorted(int(name) for name in store.list("runs") if name.isdigit())
+    ids = run_ids(store)
     with cf.ThreadPoolExecutor(8) as pool:
-        found = pool.map(lambda i: store.read_json(f"{run_key(i)}/run.json"), ids)
-    return [dict(r) for r in found if r]
+        found = pool.map(lambda i: read_json(store, f"{run_key(i)}/run.json", quiet=True), ids)
+    return [{**r, "id": i} for i, r in zip(ids, found) if isinstance(r, dict)]
 
 
 def resolve_path(store: Store, path: str) -> str:
     """A store path for ``runs/ID/...``, ``ALIAS/...`` or ``links/ALIAS/...``."""
     clean = path.strip().strip("/")
-    if split_run_path(clean):
-        return clean
     first, _, rest = clean.partition("/")
+    if first == "runs":
+        return _normal(split_run_path(clean), path, "is not a path inside a run (runs/ID/...)")
     if first == "links":
         first, _, rest = rest.partition("/")
-    link = store.read_json(f"links/{first}.json") if first else None
+    if not ALIAS_RE.fullmatch(first):
+        raise FatalError(f"'{path}' is neither runs/ID/... nor a known alias; `git data runs` "
+                         "lists runs and `git data link` makes aliases")
+    link = read_json(store, f"links/{first}.json")
     if not link:
         raise FatalError(f"'{path}' is neither runs/ID/... nor a known alias; `git data runs` "
                          "lists runs and `git data link` makes aliases")
-    target = str(link["target"]).strip("/")
-    return f"{target}/{rest}" if rest else target
+    target = link.get("target") if isinstance(link, dict) else None
+    where = f"links/{first}.json in {store.describe()}"
+    key = _normal(split_run_path(str(target or "")), path,
+                  f"points at {target!r} ({where}), which is not a path inside a run; "
+                  f"point it again with `git data link {first} runs/ID/...`")
+    return _normal(split_run_path(f"{key}/{rest}" if rest else key), path,
+                   "leaves the run it names")
+
+
+def _normal(parsed: tuple[int, str] | None, path: str, problem: str) -> str:
+    """The store key of a checked run path, or one line saying why ``path`` is refused."""
+    if parsed is None:
+        raise FatalError(f"refusing '{path}': it {problem}")
+    run_id, rest = parsed
+    return f"{run_key(run_id)}/{rest}" if rest else run_key(run_id)
 
 
 def run_id_of(store: Store, text: str) -> int:
     """A run number from ``12``, ``runs/12`` or an alias pointing into a run."""
-    if text.isdigit():
+    if ID_RE.fullmatch(text):
         return int(text)
     parsed = split_run_path(resolve_path(store, text))
     if parsed is None:
@@ -100,6 +145,6 @@ def link(store: Store, alias: str, target: str, who: str) -> str | None:
     key = resolve_path(store, target)
     if split_run_path(key) is None or kind_of(store, key) is None:
         raise FatalError(f"{target}: nothing there in {store.describe()}")
-    old = store.read_json(f"links/{alias}.json")
+    old = read_json(store, f"links/{alias}.json", quiet=True)
     store.write_json(f"links/{alias}.json", {"target": key, "created": now_iso(), "by": who})
-    return str(old["target"]) if old else None
+    return str(old.get("target")) if isinstance(old, dict) else None

@@ -9,12 +9,14 @@ the host-local view that `agent tail` follows; it says ``done`` only after the l
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -23,11 +25,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from .. import safeio
 from ..errors import FatalError
-from . import envs, gpus
+from . import envs, gpus, hostfs
 from .hostfs import HostCache, open_store
-from .paths import inside_checkout, run_key
+from .paths import below, inside_checkout, run_key, split_run_path
 
+SECRETS = ".secrets.json"  # 0600, written by the agent, removed by the supervisor on start
 MAX_SAMPLES = 2000
 
 
@@ -36,19 +40,32 @@ def now_iso() -> str:
 
 
 def write_state(rundir: Path, state: dict[str, Any]) -> None:
-    tmp = rundir / f"state.json.{os.getpid()}"
-    tmp.write_text(json.dumps(state))
-    os.replace(tmp, rundir / "state.json")
+    safeio.write_text(rundir / "state.json", json.dumps(state))
+
+
+def read_private(rundir: Path) -> dict[str, Any]:
+    """The run's private values (store credentials, ``--env`` values): read once and removed,
+    so they live on in this process's memory only."""
+    path = rundir / SECRETS
+    try:
+        with hostfs.open_regular(path) as source:
+            value = json.loads(source.read())
+    except FileNotFoundError:
+        return {}
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+    return dict(value) if isinstance(value, dict) else {}
 
 
 class Supervisor:
     def __init__(self, rundir: Path) -> None:
         self.rundir = rundir
         self.spec: dict[str, Any] = json.loads((rundir / "spec.json").read_text())
-        secrets_path = rundir / ".secrets.json"
-        secrets = json.loads(secrets_path.read_text()) if secrets_path.exists() else None
-        secrets_path.unlink(missing_ok=True)  # credentials live only in this process
-        self.store = open_store(self.spec["store"]["url"], self.spec["store"]["name"], secrets)
+        private = read_private(rundir)
+        self.env: dict[str, str] = dict(private.get("env") or {})
+        self.store = open_store(self.spec["store"]["url"], self.spec["store"]["name"],
+                                private.get("store"))
         self.key = run_key(self.spec["id"])
         self.checkout = rundir / "code"
         self.logs = rundir / "logs"
@@ -103,12 +120,13 @@ class Supervisor:
             self.note(f"GPUs {','.join(map(str, self.gpus))}")
         cache = HostCache(spec["cache_dir"])
         downloaded, cached = cache.fetch(self.store, spec["data"], self.note)
-        cache.link(self.checkout, spec["data"])
+        cache.place(self.checkout, spec["data"])
         self.record["data"] = {**self.record.get("data", {}), "downloaded": downloaded,
                                "cached": cached}
         self.mount()
         output = self.checkout / inside_checkout(spec["output"], "--output")
-        output.mkdir(parents=True, exist_ok=True)
+        os.close(safeio.open_dir(self.checkout, inside_checkout(spec["output"], "--output"),
+                                 create=True))  # refused if the commit made it a link
         wanted = spec.get("environment", {})
         plan = envs.plan(self.checkout, wanted.get("pip"), wanted.get("conda"),
                          list(wanted.get("apt") or []), self.note)
@@ -116,7 +134,7 @@ class Supervisor:
         self.record["environment"] = {k: v for k, v in info.items() if k != "path"}
         environ = dict(os.environ)
         envs.activate(info, environ)
-        environ.update(spec.get("env") or {})
+        environ.update(self.env)
         environ.setdefault("PYTHONUNBUFFERED", "1")
         environ.update(GIT_DATA_RUN_ID=str(spec["id"]), GIT_DATA_RUN_OUTPUT=str(output),
                        GIT_DATA_RUN_COMMIT=str(self.record.get("commit", "")))
@@ -126,34 +144,41 @@ class Supervisor:
 
     def mount(self) -> None:
         for mount in self.spec.get("mounts") or []:
-            dest = self.checkout / inside_checkout(mount["dest"], "--mount destination")
+            rel_dest = inside_checkout(mount["dest"], "--mount destination")
+            parent = rel_dest.rpartition("/")[0]
+            os.close(safeio.open_dir(self.checkout, parent, create=True))  # no link on the way
+            dest = self.checkout / rel_dest
             if dest.is_symlink() or dest.is_file():
                 dest.unlink()
             elif dest.is_dir():
                 shutil.rmtree(dest)
-            dest.parent.mkdir(parents=True, exist_ok=True)
             if mount["kind"] == "host":
                 if not os.path.exists(mount["src"]):
                     raise FatalError(f"--mount {mount['src']}: no such path on this host")
                 os.symlink(mount["src"], dest)
                 continue
             src = mount["src"].rstrip("/")
+            if split_run_path(src) is None:
+                raise FatalError(f"--mount {src!r}: not a path inside a run (runs/ID/...)")
             keys = self.store.find(src)
             if not keys:
                 raise FatalError(f"--mount {src}: nothing there in {self.store.describe()}")
+            rels = [below(src, key, self.store.describe()) for key in keys]
             self.note(f"mounting {src} at {mount['dest']} ({len(keys)} file(s))")
-            for key in keys:
-                rel = key[len(src):].lstrip("/")
-                target = dest / rel if rel else dest
-                target.parent.mkdir(parents=True, exist_ok=True)
-                with self.store.open(key, "rb") as source, open(target, "wb") as out:
-                    shutil.copyfileobj(source, out, 1 << 20)
+            for key, rel in zip(keys, rels):
+                with self.store.open(key, "rb") as source, safeio.atomic_path(
+                        dest / rel if rel else dest, root=self.checkout) as out:
+                    while chunk := source.read(1 << 20):
+                        out.write(chunk)
 
     def spawn(self, environ: dict[str, str]) -> subprocess.Popen[bytes]:
         argv = list(self.spec["argv"])
-        cwd = self.checkout / (self.spec.get("cwd") or "")
-        if not cwd.is_dir():
-            cwd = self.checkout
+        cwd = self.checkout
+        try:  # the folder it was typed in, unless the commit made it (or one above) a link
+            os.close(safeio.open_dir(self.checkout, self.spec.get("cwd") or ""))
+            cwd = self.checkout / (self.spec.get("cwd") or "")
+        except (OSError, FatalError):
+            pass
         with open(self.logs / "output.log", "ab") as out:
             try:
                 proc = subprocess.Popen(argv, cwd=cwd, env=environ, stdin=subprocess.DEVNULL,
@@ -225,19 +250,22 @@ class Supervisor:
 
     def upload_outputs(self, final: bool) -> None:
         output = self.checkout / inside_checkout(self.spec["output"], "--output")
-        if not output.is_dir():
-            return
-        for path in sorted(output.rglob("*")):
-            if not path.is_file():
-                continue
-            if not final and time.time() - path.stat().st_mtime < 1.0:
-                continue  # still being written; the next round or the final upload takes it
-            rel = path.relative_to(output).as_posix()
-            self._send(path, f"{self.key}/outputs/{rel}")
+        if output.is_symlink() or not output.is_dir():
+            return  # a link (from the commit, or made by the command) is never followed
+        for folder, _dirs, files in os.walk(output):  # does not descend into linked folders
+            for name in sorted(files):
+                path = Path(folder, name)
+                st = path.lstat()
+                if not stat.S_ISREG(st.st_mode):
+                    continue  # a symlink's target may be anything on the host: not uploaded
+                if not final and time.time() - st.st_mtime < 1.0:
+                    continue  # still being written; the next round or the final upload takes it
+                rel = path.relative_to(output).as_posix()
+                self._send(path, f"{self.key}/outputs/{rel}")
 
     def _send(self, path: Path, key: str) -> None:
         try:
-            st = path.stat()
+            st = path.lstat()
         except FileNotFoundError:
             return
         signature = (st.st_size, st.st_mtime_ns)
@@ -334,6 +362,8 @@ def supervise(rundir: Path) -> int:
         return Supervisor(rundir).main()
     except Exception:
         traceback.print_exc()
+        with contextlib.suppress(FileNotFoundError):
+            (rundir / SECRETS).unlink()  # never left behind, even by a supervisor that failed
         write_state(rundir, {"status": "done", "run_status": "failed", "exit_code": None,
                              "error": "the supervisor failed; see supervisor.log on the host"})
         sys.stderr.flush()
