@@ -17,6 +17,10 @@ def filter_process() -> int:
     stdin, stdout = open_protocol_streams()
     repo = Repo(".")
     config = Config(repo)
+    if not _hooks_in_place(repo):  # before direct checkout asks whether post-checkout is ours
+        from ..hooks import ensure_hooks
+
+        ensure_hooks(repo, config)
     fetcher = None
     try:
         from ..transfer import filter_fetcher  # stores are optional for the filter
@@ -41,6 +45,25 @@ def filter_process() -> int:
         record_missing(str(repo.git_dir), outcome.missing)
     _report_rss()
     return 0
+
+
+SHIM_MARKER = b"# git-data hook shim"  # hooks.SHIM_MARKER, without importing hooks here
+
+
+def _hooks_in_place(repo: Repo) -> bool:
+    """Whether pre-push is git-data's shim: one open and one read per filter start, which
+    is all the hooks cost the filter once installed (hooks.ensure_hooks does the rest)."""
+    try:
+        fd = os.open(repo.hooks_dir() / "pre-push",
+                     os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        return SHIM_MARKER in os.read(fd, 4096)
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
 
 
 def _report_rss() -> None:
