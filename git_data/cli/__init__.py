@@ -30,15 +30,14 @@ _FAULTS = {  # errno -> (what happened, what to do)
 }
 
 
-def fault_message(exc: BaseException) -> str:
+def fault_message(exc: BaseException, again: str = "run the same command again") -> str:
     """One line for a fault of the machine (or any other error): what failed, what to do."""
     if isinstance(exc, MemoryError):
-        return ("out of memory; close other programs (or run it on a machine with more) and run "
-                "the same command again")
+        return f"out of memory; close other programs (or use a bigger machine), then {again}"
     if isinstance(exc, OSError) and exc.errno in _FAULTS:
         what, todo = _FAULTS[exc.errno]
         where = f" ({exc.filename})" if exc.filename else ""
-        return f"{what}{where}; {todo}, then run the same command again"
+        return f"{what}{where}; {todo}, then {again}"
     return str(exc) or type(exc).__name__
 
 
@@ -46,9 +45,15 @@ def _is_fault(exc: BaseException) -> bool:
     return isinstance(exc, MemoryError) or (isinstance(exc, OSError) and exc.errno in _FAULTS)
 
 
-def _command(args: list[str]) -> str:
-    words = [a for a in args[:2] if not a.startswith("-")]
-    return " ".join(["git data", *words[:1]])
+def _fault_line(args: list[str], exc: BaseException) -> str:
+    """``git data CMD failed in DIR: what; what to do, then how to finish``."""
+    import os
+
+    words = [a for a in args if not a.startswith("-")]
+    command = " ".join(["git data", *words[:1]])
+    again = ("run `git data pull` inside the new clone to finish" if words[:1] == ["clone"]
+             else "run the same command again")
+    return f"git-data: {command} failed in {os.getcwd()}: {fault_message(exc, again)}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         except (OSError, MemoryError) as exc:
             if not _is_fault(exc):
                 raise
-            sys.stderr.write(f"git-data: {_command(args)} failed: {fault_message(exc)}\n")
+            sys.stderr.write(_fault_line(args, exc) + "\n")
             return FAULT_CODE
         except KeyboardInterrupt:
             sys.stderr.write("git-data: interrupted; run the same command again to finish\n")
@@ -112,7 +117,7 @@ def _click_main(args: list[str]) -> int:
     except (OSError, MemoryError) as exc:
         if not _is_fault(exc):
             raise
-        click.echo(f"git-data: {_command(args)} failed: {fault_message(exc)}", err=True)
+        click.echo(_fault_line(args, exc), err=True)
         return FAULT_CODE
     return code if isinstance(code, int) else 0
 

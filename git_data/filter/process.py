@@ -115,11 +115,11 @@ class FilterProcess:
                 raise
             for _ in packets:  # what git still sends of this file (nothing if all was read)
                 pass
+            if self.writer.sent != sent and not isinstance(exc, _Answered):
+                raise  # a response was under way: the stream cannot be repaired
+            warn(f"{path}: {command} failed: {fault_text(exc)}")  # before git's own line
             if self.writer.sent == sent:
                 self.writer.text_list("status=error")
-            elif not isinstance(exc, _Answered):
-                raise  # a response was under way: the stream cannot be repaired
-            warn(f"{path}: {command} failed: {fault_text(exc)}")
 
     def respond(self, content: bytes | BinaryIO, oid: str | None = None) -> None:
         """status=success, the content, then keep the status (or error if verification of
