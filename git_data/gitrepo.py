@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING
 
 from . import appendlog, pointer
 from .errors import FatalError
-from .progress import warn
 
 if TYPE_CHECKING:  # pygit2 costs ~150 ms to import: only the commands that read objects pay
     import pygit2
@@ -152,6 +151,8 @@ class Repo:
         """Pointers this version cannot read are skipped, with one line per process."""
         paths = [path for path, sha in candidates if sha in self.unreadable]
         if paths and not self._unreadable_reported:
+            from .progress import warn
+
             self._unreadable_reported = True
             more = f" (and {len(paths) - 1} more like it)" if len(paths) > 1 else ""
             warn(f"{paths[0]}: {self.unreadable[dict(candidates)[paths[0]]]}; skipped{more}")

@@ -261,3 +261,21 @@ def test_filter_marker_matches_shims() -> None:
 
     assert SHIM_MARKER.decode() == HOOKS_MARKER
     assert all(HOOKS_MARKER in shim_text(h) for h in HOOKS)
+
+
+def test_filters_starting_together_chain_a_users_hook_once(tmp_path: Path) -> None:
+    Repo(tmp_path).data("install", "--global")
+    repo = plain_repo(tmp_path / "r")
+    mine = repo.path / ".git" / "hooks" / "pre-push"
+    text = "#!/bin/sh\nexit 0\n"
+    mine.write_text(text)
+    mine.chmod(0o755)
+    hello = b"0016git-filter-client\n000eversion=2\n0000" + b"0015capability=clean\n0000"
+    procs = [subprocess.Popen(["git-data", "filter-process"], cwd=repo.path,
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE) for _ in range(6)]
+    for proc in procs:
+        proc.communicate(hello)
+    assert mine.read_text() == shim_text("pre-push")
+    assert (mine.parent / "pre-push.pre-git-data").read_text() == text
+    assert git_data_hooks(mine.parent) == sorted(HOOKS)

@@ -10,6 +10,7 @@ The filter runs the same installation when it finds no hooks (hooks.ensure_hooks
 
 from __future__ import annotations
 
+import fcntl
 import os
 from importlib import resources
 from pathlib import Path
@@ -82,7 +83,8 @@ def install_hooks(repo: Repo, quiet: bool = False) -> None:
                          "core.hooksPath or its permissions, then run `git data install`"
                          ) from exc
     try:
-        for hook in HOOKS:
+        fcntl.flock(dir_fd, fcntl.LOCK_EX)  # two filters starting at once: one chains a
+        for hook in HOOKS:  # user's hook, the other then finds the shim and leaves it be
             _install_hook(dir_fd, hooks_dir / hook, shim_text(hook))
     finally:
         os.close(dir_fd)
