@@ -198,5 +198,7 @@ def record_missing(git_dir: str, paths: list[str]) -> None:
     """Called by the filter at exit: tells the post-checkout hook there is work left."""
     folder = os.path.join(git_dir, "data")
     os.makedirs(folder, exist_ok=True)
-    with open(os.path.join(folder, MISSING_FILE), "a") as stream:
+    fd = os.open(os.path.join(folder, MISSING_FILE),  # appended, never through a link
+                 os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    with os.fdopen(fd, "a", errors="surrogateescape") as stream:
         stream.write("".join(p + "\n" for p in paths))

@@ -77,3 +77,22 @@ def test_status_quiet_about_a_push_through_the_hook(team: tuple[Repo, Path]) -> 
     repo.commit_all()
     repo.git("push", "-q", "-u", "origin", "main")
     assert "warning:" not in repo.data("status").stdout
+
+
+def test_status_checks_the_pushed_tip_not_the_local_one(team: tuple[Repo, Path]) -> None:
+    """Local commits since the push change and delete files: the pushed commit still needs
+    its own objects, and status names those (read from where the two differ)."""
+    repo, _ = team
+    repo.write("data/a.bin", random_bytes(30_000, seed=1))
+    repo.write("data/b.bin", random_bytes(40_000, seed=2))
+    repo.write("data/c.bin", random_bytes(50_000, seed=3))
+    repo.commit_all()
+    repo.git("push", "-q", "--no-verify", "-u", "origin", "main")
+    repo.write("data/a.bin", random_bytes(31_000, seed=4))
+    (repo.path / "data/b.bin").unlink()
+    repo.commit_all("local")
+    pushed = json.loads(repo.data("status", "--json").stdout)["pushed"]
+    assert sorted((e["path"], e["size"]) for e in pushed["missing"]) == [
+        ("data/a.bin", 30_000), ("data/b.bin", 40_000), ("data/c.bin", 50_000)]
+    repo.data("push")
+    assert json.loads(repo.data("status", "--json").stdout)["pushed"]["missing"] == []

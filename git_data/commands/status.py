@@ -66,8 +66,10 @@ class PushedCheck:
     error: str | None = None
 
 
-def check_upstream(repo: Repo, config: Config) -> PushedCheck | None:
-    """The current branch's upstream tip against its store; None without an upstream."""
+def check_upstream(repo: Repo, config: Config, index: list[PointerEntry]
+                   ) -> PushedCheck | None:
+    """The current branch's upstream tip against its store; None without an upstream.
+    ``index``: the pointers staged now, from which the tip's are derived."""
     branch = repo.current_branch()
     if branch is None:
         return None
@@ -90,7 +92,7 @@ def check_upstream(repo: Repo, config: Config) -> PushedCheck | None:
         return PushedCheck(short, commit, "?", [], 0, str(exc))
     cache = Cache(config.cache_dir)
     known = KnownObjects(cache, remote.url)
-    unknown = [e for e in repo.tree_pointers(commit) if not known.contains(e.oid)]
+    unknown = [e for e in _tip_pointers(repo, commit, index) if not known.contains(e.oid)]
     check = PushedCheck(short, commit, remote.url, [], 0)
     if not unknown:
         return check
@@ -105,6 +107,22 @@ def check_upstream(repo: Repo, config: Config) -> PushedCheck | None:
     check.missing = [e for e in unknown if e.oid not in held]
     check.not_cached = len({e.oid for e in check.missing if not cache.has(e.oid)})
     return check
+
+
+def _tip_pointers(repo: Repo, commit: str, index: list[PointerEntry]) -> list[PointerEntry]:
+    """``commit``'s pointers: the index's, except where the two differ (one diff-index, in
+    C), whose blobs on the commit's side are read; not the whole tree listed and read again."""
+    out = repo.git("diff-index", "--cached", "--raw", "-z", "--no-renames", commit).split(b"\0")
+    changed: dict[str, str | None] = {}  # path -> its blob in ``commit``, None if none
+    for i in range(0, len(out) - 1, 2):
+        meta = out[i].decode().split()
+        if len(meta) < 5:
+            continue
+        regular = meta[0].lstrip(":") in ("100644", "100755") and set(meta[2]) != {"0"}
+        blob = meta[2] if regular else None
+        changed[out[i + 1].decode(errors="surrogateescape")] = blob
+    kept = [e for e in index if e.path not in changed]
+    return kept + repo.blob_pointers([(p, b) for p, b in changed.items() if b])
 
 
 def _describe_check(check: PushedCheck) -> str | None:
@@ -156,7 +174,7 @@ def _worktree_state(repo: Repo, entry: PointerEntry) -> str:
 def status(repo: Repo, as_json: bool) -> int:
     config = Config(repo)
     states = collect(repo, config)
-    check = check_upstream(repo, config)
+    check = check_upstream(repo, config, [PointerEntry(s.path, s.oid, s.size) for s in states])
     pushed = None if check is None else {
         "upstream": check.upstream, "commit": check.commit, "store": check.store,
         "missing": [asdict(e) for e in check.missing], "not_cached": check.not_cached,
