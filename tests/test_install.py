@@ -279,3 +279,14 @@ def test_filters_starting_together_chain_a_users_hook_once(tmp_path: Path) -> No
     assert mine.read_text() == shim_text("pre-push")
     assert (mine.parent / "pre-push.pre-git-data").read_text() == text
     assert git_data_hooks(mine.parent) == sorted(HOOKS)
+
+
+def test_filter_installs_hooks_where_core_hooks_path_says_inside_the_repository(
+        tmp_path: Path) -> None:
+    Repo(tmp_path).data("install", "--global")
+    repo = plain_repo(tmp_path / "r")
+    repo.git("config", "core.hooksPath", "shared-hooks")
+    repo.write("a.bin", b"x" * 1000)
+    repo.git("add", "a.bin")
+    assert git_data_hooks(repo.path / "shared-hooks") == sorted(HOOKS)
+    assert git_data_hooks(repo.path / ".git" / "hooks") == []
