@@ -66,6 +66,8 @@ class Repo:
         self.index_path = Path(lines[4])  # $GIT_INDEX_FILE when set
         self.object_format = lines[5]  # sha1 or sha256
         self.workdir: Path | None = Path(lines[6]) if lines[6] and not self.bare else None
+        self.unreadable: dict[str, str] = {}  # blob sha -> why its pointer cannot be read
+        self._unreadable_reported = False
 
     # ----- running git -------------------------------------------------------------------
     def git(self, *args: str, input: bytes | None = None, check: bool = True) -> bytes:
@@ -140,8 +142,20 @@ class Repo:
                        unknown: list[str]) -> list[PointerEntry]:
         if unknown:
             memo.update(self._parse_blobs(unknown))
+        if self.unreadable:
+            self._report_unreadable(candidates)
         return [PointerEntry(path, p.oid, p.size) for path, sha in candidates
                 if (p := memo.get(sha)) is not None]
+
+    def _report_unreadable(self, candidates: list[tuple[str, str]]) -> None:
+        """Pointers this version cannot read are skipped, with one line per process."""
+        paths = [path for path, sha in candidates if sha in self.unreadable]
+        if paths and not self._unreadable_reported:
+            from .progress import warn
+
+            self._unreadable_reported = True
+            more = f" (and {len(paths) - 1} more like it)" if len(paths) > 1 else ""
+            warn(f"{paths[0]}: {self.unreadable[dict(candidates)[paths[0]]]}; skipped{more}")
 
     def _parse_blobs(self, shas: list[str]) -> dict[str, pointer.Pointer | None]:
         out = self.git("cat-file", "--batch", input="".join(f"{s}\n" for s in shas).encode())
@@ -158,8 +172,8 @@ class Repo:
             pos = eol + 1 + size + 1
             try:
                 parsed[sha] = pointer.parse(data)
-            except pointer.PointerError:  # not remembered: a newer git-data may read it
-                pass
+            except pointer.PointerError as exc:  # not remembered: a newer git-data may read it
+                self.unreadable[sha] = str(exc)
         return parsed
 
     @cached_property

@@ -8,6 +8,11 @@ it fails; a post-* hook runs it last, so it sees the work tree with its data in 
 - pre-push: uploads what the pushed commits need (see :mod:`git_data.push`).
 - post-checkout / post-merge: writes the large files the filter handed over (direct.py),
   then fetches and writes files the filter left as pointers.
+
+The filter calls ``ensure_hooks`` at start-up, so a plain `git clone` under a global filter
+(`git data install --global`) gets the hooks too: one open of the pre-push hook per filter
+start when they are in place, the installation of `git data install` (chaining the user's
+own hooks) the first time they are not.
 """
 
 from __future__ import annotations
@@ -16,13 +21,15 @@ import os
 import subprocess
 import sys
 
-from .config import Config
+from .config import Config, parse_bool
 from .errors import FatalError
 from .gitrepo import Repo
 from .progress import human_bytes, warn
 
 MISSING_FILE = "missing-after-checkout"
 SAVED_SUFFIX = ".pre-git-data"  # a user's own hook, kept aside by `git data install`
+SHIM_MARKER = "# git-data hook shim"  # in every shim's text (templates/hook.sh)
+HOOKS_PATH_WARNED = "hooks-path-warned"  # in $GIT_COMMON_DIR/data: warned about this path
 
 
 def run_hook(name: str, args: list[str]) -> int:
@@ -117,9 +124,81 @@ def post_checkout(repo: Repo, name: str, args: list[str]) -> int:
         return 0
 
 
+def ensure_hooks(repo: Repo, config: Config) -> None:
+    """Install the hook shims when this repository lacks them (the filter runs here through
+    a global filter config): cheap when they are in place, silent on stdout, never fatal."""
+    hooks_dir = repo.hooks_dir()
+    head = _read_head(str(hooks_dir / "pre-push"))
+    if head is not None and SHIM_MARKER.encode() in head:
+        return
+    if repo.bare or repo.workdir is None:
+        return
+    if not parse_bool(config.get_git("data.installHooks"), True):  # git config only: a
+        return  # committed .gitdata must not keep the data of a push from its store
+    if not _inside(hooks_dir, repo.common_dir) and not _inside(hooks_dir, repo.workdir):
+        _warn_hooks_path_once(repo, hooks_dir)
+        return
+    from .commands.install import install_hooks
+
+    try:
+        install_hooks(repo, quiet=True)
+    except (FatalError, OSError) as exc:
+        warn(f"cannot install git-data's hooks in {hooks_dir} ({_reason(exc)}), so `git push` "
+             "will not upload data; fix that and run `git data install`")
+        return
+    warn(f"installed git-data's hooks in {hooks_dir}, so `git push` uploads data "
+         "(`git config data.installHooks false` keeps them out)")
+
+
+def _read_head(path: str) -> bytes | None:
+    """The first 4 KiB of a hook, None when there is none; b"" for a link or anything that
+    is not a readable file (never ours, never followed, never blocking on a FIFO)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    except OSError:
+        return b""
+    try:
+        return os.read(fd, 4096)
+    except OSError:
+        return b""
+    finally:
+        os.close(fd)
+
+
+def _inside(path: os.PathLike[str], folder: os.PathLike[str]) -> bool:
+    return os.path.commonpath([os.path.abspath(path), os.path.abspath(folder)]) == (
+        os.path.abspath(folder))
+
+
+def _warn_hooks_path_once(repo: Repo, hooks_dir: os.PathLike[str]) -> None:
+    """core.hooksPath leads outside this repository: never write there from a filter; say
+    so once per repository and path (a stamp in the cache folder), not on every command."""
+    from . import safeio
+
+    stamp = repo.common_dir / "data" / HOOKS_PATH_WARNED
+    want = f"{os.fspath(hooks_dir)}\n"
+    if _read_head(str(stamp)) == want.encode():
+        return
+    warn(f"core.hooksPath points outside this repository ({os.fspath(hooks_dir)}) and its "
+         "pre-push hook is not git-data's, so `git push` will not upload data; run "
+         "`git data install` to put the hooks there, or `git data push` after each push")
+    try:
+        safeio.write_text(stamp, want, root=repo.common_dir)
+    except (FatalError, OSError):
+        pass  # a read-only repository: warned again next time, which is all it costs
+
+
+def _reason(exc: BaseException) -> str:
+    return exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+
+
 def record_missing(git_dir: str, paths: list[str]) -> None:
     """Called by the filter at exit: tells the post-checkout hook there is work left."""
     folder = os.path.join(git_dir, "data")
     os.makedirs(folder, exist_ok=True)
-    with open(os.path.join(folder, MISSING_FILE), "a") as stream:
+    fd = os.open(os.path.join(folder, MISSING_FILE),  # appended, never through a link
+                 os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    with os.fdopen(fd, "a", errors="surrogateescape") as stream:
         stream.write("".join(p + "\n" for p in paths))

@@ -79,18 +79,53 @@ def test_malformed_pointer_is_kept_as_content(repo: Repo) -> None:
     assert repo.read("data/odd.bin") == bad
 
 
-@pytest.mark.parametrize("text,needle", [
+FUTURE_POINTERS = [
     (b"version git-data/7\noid xxh128:" + b"a" * 32 + b"\nsize 3\n", "git-data/7"),
     (b"version git-data/1\noid blake9:" + b"a" * 32 + b"\nsize 3\n", "blake9"),
-])
-def test_unknown_pointer_version_or_algorithm_fails_naming_file(repo: Repo, text: bytes,
-                                                                 needle: str) -> None:
+]
+
+
+@pytest.mark.parametrize("text,needle", FUTURE_POINTERS)
+def test_unknown_pointer_is_reported_once_and_kept_as_content(repo: Repo, text: bytes,
+                                                              needle: str) -> None:
     repo.write("data/future.bin", text)
-    proc = repo.git("add", "data/future.bin", check=False)
-    assert proc.returncode != 0
-    line = next(x for x in proc.stderr.splitlines() if x.startswith("git-data:"))
-    assert "data/future.bin" in line and needle in line
-    assert repo.git("ls-files", "data/future.bin").stdout == ""
+    repo.write("data/fine.bin", b"fine")
+    proc = repo.git("add", "data/future.bin", "data/fine.bin")
+    lines = [x for x in proc.stderr.splitlines() if x.startswith("git-data:")]
+    assert len(lines) == 1 and "data/future.bin" in lines[0] and needle in lines[0], lines
+    assert repo.git("show", ":data/future.bin").stdout.encode() == text  # as it is, unchanged
+    assert staged_pointer(repo, "data/fine.bin").size == 4  # the other file goes on as data
+    assert repo.cache_objects() and len(repo.cache_objects()) == 1
+
+
+@pytest.mark.parametrize("text,needle", FUTURE_POINTERS)
+def test_committed_unknown_pointer_does_not_block_a_clone(tmp_path: Path, text: bytes,
+                                                          needle: str) -> None:
+    """A pointer from a newer git-data, committed upstream: in a clone, git status, git add
+    of other files and checkout go on; the file is plain content, reported with one line."""
+    origin = make_repo(tmp_path / "origin")
+    sha = origin.git("hash-object", "-w", "--stdin", input=text).stdout.strip()
+    origin.git("update-index", "--add", "--cacheinfo", f"100644,{sha},data/future.bin")
+    origin.write("data/fine.bin", random_bytes(5000, seed=9))
+    origin.git("add", "data/fine.bin", ".gitattributes")
+    origin.git("commit", "-qm", "future pointer")
+    clone = Repo(tmp_path / "clone")
+    origin.git("clone", "-q", str(origin.path), str(clone.path))
+    clone.data("install")
+    clone.git("checkout", "-q", "-f", "HEAD")
+    assert clone.read("data/future.bin") == text
+    status = clone.git("status", "--porcelain")
+    assert status.stdout == ""
+    lines = [x for x in status.stderr.splitlines() if x.startswith("git-data:")]
+    assert len(lines) <= 1 and all("data/future.bin" in x and needle in x for x in lines)
+    clone.write("data/new.bin", b"new data")
+    clone.git("add", "data/new.bin")
+    assert staged_pointer(clone, "data/new.bin").size == 8
+    for command in (("status",), ("ls-files",), ("pull",)):
+        proc = clone.data(*command)
+        lines = [x for x in proc.stderr.splitlines() if "data/future.bin" in x]
+        assert len(lines) == 1 and needle in lines[0] and "skipped" in lines[0], (command, proc)
+    assert "data/fine.bin" in clone.data("ls-files").stdout
 
 
 def test_altered_cache_object_is_reported_not_checked_out(repo: Repo) -> None:

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 import hashlib
+import subprocess
 from pathlib import Path
 
-from conftest import Repo, make_repo
+import pytest
+from conftest import Repo, make_repo, random_bytes
 
 from git_data.commands.install import HOOKS, shim_text
 
@@ -119,3 +121,172 @@ def test_pre_commit_threshold_from_gitdata_file(repo: Repo) -> None:
 def test_repo_without_hooks_dir_clone(tmp_path: Path) -> None:
     repo = make_repo(tmp_path / "x", track=())
     assert (repo.path / ".git" / "hooks" / "post-checkout").exists()
+
+
+# ----- hooks installed by the filter (a plain clone under a global filter) ---------------
+def plain_repo(path: Path) -> Repo:
+    """A repository made by plain git under `git data install --global`: no hooks yet."""
+    path.mkdir(parents=True)
+    repo = Repo(path)
+    repo.git("init", "-q")
+    repo.data("track", "*.bin")
+    return repo
+
+
+def git_data_hooks(hooks_dir: Path) -> list[str]:
+    return sorted(h for h in HOOKS if (hooks_dir / h).is_file()
+                  and (hooks_dir / h).read_text() == shim_text(h))
+
+
+def test_filter_installs_hooks_so_a_plain_clone_pushes_data(tmp_path: Path) -> None:
+    Repo(tmp_path).data("install", "--global")
+    bare = tmp_path / "team.git"
+    Repo(tmp_path).git("init", "-q", "--bare", str(bare))
+    first = plain_repo(tmp_path / "first")
+    first.git("remote", "add", "origin", str(bare))
+    first.write("a.bin", random_bytes(30_000, seed=1))
+    add = first.git("add", "-A")
+    assert git_data_hooks(first.path / ".git" / "hooks") == sorted(HOOKS)
+    assert [x for x in add.stderr.splitlines() if "installed" in x], add.stderr
+    first.git("commit", "-qm", "data")
+    first.git("push", "-q", "origin", "main")
+    assert [p for p in (bare / "data" / "objects").rglob("*") if p.is_file()]
+    # a plain clone: hooks come with its checkout, and its own push uploads too
+    second = Repo(tmp_path / "second")
+    first.git("clone", "-q", str(bare), str(second.path))
+    assert second.read("a.bin") == random_bytes(30_000, seed=1)
+    assert git_data_hooks(second.path / ".git" / "hooks") == sorted(HOOKS)
+    second.write("b.bin", random_bytes(40_000, seed=2))
+    second.commit_all("more")
+    second.git("push", "-q", "origin", "main")
+    assert "not in the store" not in second.data("status").stdout
+    third = Repo(tmp_path / "third")
+    first.git("clone", "-q", str(bare), str(third.path))
+    assert third.read("b.bin") == random_bytes(40_000, seed=2)
+
+
+def test_filter_chains_a_users_hook_and_says_nothing_once_installed(tmp_path: Path) -> None:
+    Repo(tmp_path).data("install", "--global")
+    repo = plain_repo(tmp_path / "r")
+    mine = repo.path / ".git" / "hooks" / "pre-push"
+    text = "#!/bin/sh\necho my-pre-push-ran >&2\nexit 0\n"
+    mine.write_text(text)
+    mine.chmod(0o755)
+    repo.write("a.bin", b"x" * 1000)
+    repo.git("add", "a.bin")
+    assert mine.read_text() == shim_text("pre-push")
+    assert (mine.parent / "pre-push.pre-git-data").read_text() == text
+    repo.write("b.bin", b"y" * 1000)
+    again = repo.git("add", "b.bin")
+    assert "git-data" not in again.stderr  # installed: no note, nothing rewritten
+    repo.git("commit", "-qm", "x")
+    bare = tmp_path / "team.git"
+    repo.git("init", "-q", "--bare", str(bare))
+    repo.git("remote", "add", "origin", str(bare))
+    assert "my-pre-push-ran" in repo.git("push", "origin", "main").stderr
+
+
+def test_filter_respects_install_hooks_false(tmp_path: Path) -> None:
+    Repo(tmp_path).data("install", "--global")
+    repo = plain_repo(tmp_path / "r")
+    repo.git("config", "data.installHooks", "false")
+    repo.write("a.bin", b"x" * 1000)
+    repo.git("add", "a.bin")
+    assert git_data_hooks(repo.path / ".git" / "hooks") == []
+
+
+def test_filter_never_writes_hooks_outside_the_repository(tmp_path: Path) -> None:
+    Repo(tmp_path).data("install", "--global")
+    outside = tmp_path / "outside-hooks"
+    repo = plain_repo(tmp_path / "r")
+    repo.git("config", "core.hooksPath", str(outside))
+    repo.write("a.bin", b"x" * 1000)
+    first = repo.git("add", "a.bin")
+    assert not outside.exists()
+    warned = [x for x in first.stderr.splitlines() if "core.hooksPath" in x]
+    assert len(warned) == 1 and str(outside) in warned[0] and "git data install" in warned[0]
+    repo.write("b.bin", b"y" * 1000)
+    assert "core.hooksPath" not in repo.git("add", "b.bin").stderr  # warned once
+    assert not outside.exists()
+    repo.data("install")  # asked for by hand: it goes there
+    assert git_data_hooks(outside) == sorted(HOOKS)
+
+
+def test_filter_refuses_hooks_path_through_a_symlink(tmp_path: Path) -> None:
+    """core.hooksPath inside the work tree, where a clone could plant a link: the filter
+    writes nothing through it (git resolves the link, so the folder is outside the
+    repository: one warning instead)."""
+    Repo(tmp_path).data("install", "--global")
+    target = tmp_path / "elsewhere"
+    target.mkdir()
+    repo = plain_repo(tmp_path / "r")
+    (repo.path / "tools").symlink_to(target)
+    repo.git("config", "core.hooksPath", "tools/hooks")
+    repo.write("a.bin", b"x" * 1000)
+    proc = repo.git("add", "a.bin")
+    assert list(target.iterdir()) == []
+    lines = [x for x in proc.stderr.splitlines() if x.startswith("git-data:")]
+    assert len(lines) == 1 and "git data install" in lines[0], proc.stderr
+    assert repo.git("show", ":a.bin").stdout.startswith("version git-data/1")
+
+
+def test_filter_installing_hooks_writes_only_protocol_on_stdout(tmp_path: Path) -> None:
+    import io
+
+    from git_data.filter.pktline import PktReader
+
+    Repo(tmp_path).data("install", "--global")
+    repo = plain_repo(tmp_path / "r")
+
+    def pkt(text: bytes) -> bytes:
+        return b"%04x" % (len(text) + 4) + text
+
+    request = (pkt(b"git-filter-client\n") + pkt(b"version=2\n") + b"0000"
+               + pkt(b"capability=clean\n") + b"0000")
+    proc = subprocess.run(["git-data", "filter-process"], cwd=repo.path, input=request,
+                          capture_output=True)
+    assert proc.returncode == 0, proc.stderr
+    reader = PktReader(io.BytesIO(proc.stdout))
+    assert reader.read_text_list() == ["git-filter-server", "version=2"]
+    assert reader.read_text_list() == ["capability=clean"]
+    with pytest.raises(EOFError):
+        reader.read()
+    assert b"installed" in proc.stderr
+    assert git_data_hooks(repo.path / ".git" / "hooks") == sorted(HOOKS)
+
+
+def test_filter_marker_matches_shims() -> None:
+    from git_data.commands.filter_process import SHIM_MARKER
+    from git_data.hooks import SHIM_MARKER as HOOKS_MARKER
+
+    assert SHIM_MARKER.decode() == HOOKS_MARKER
+    assert all(HOOKS_MARKER in shim_text(h) for h in HOOKS)
+
+
+def test_filters_starting_together_chain_a_users_hook_once(tmp_path: Path) -> None:
+    Repo(tmp_path).data("install", "--global")
+    repo = plain_repo(tmp_path / "r")
+    mine = repo.path / ".git" / "hooks" / "pre-push"
+    text = "#!/bin/sh\nexit 0\n"
+    mine.write_text(text)
+    mine.chmod(0o755)
+    hello = b"0016git-filter-client\n000eversion=2\n0000" + b"0015capability=clean\n0000"
+    procs = [subprocess.Popen(["git-data", "filter-process"], cwd=repo.path,
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE) for _ in range(6)]
+    for proc in procs:
+        proc.communicate(hello)
+    assert mine.read_text() == shim_text("pre-push")
+    assert (mine.parent / "pre-push.pre-git-data").read_text() == text
+    assert git_data_hooks(mine.parent) == sorted(HOOKS)
+
+
+def test_filter_installs_hooks_where_core_hooks_path_says_inside_the_repository(
+        tmp_path: Path) -> None:
+    Repo(tmp_path).data("install", "--global")
+    repo = plain_repo(tmp_path / "r")
+    repo.git("config", "core.hooksPath", "shared-hooks")
+    repo.write("a.bin", b"x" * 1000)
+    repo.git("add", "a.bin")
+    assert git_data_hooks(repo.path / "shared-hooks") == sorted(HOOKS)
+    assert git_data_hooks(repo.path / ".git" / "hooks") == []

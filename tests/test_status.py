@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from conftest import Repo, random_bytes
 
@@ -46,3 +47,52 @@ def test_ls_files_reads_any_revision_without_checkout(repo: Repo) -> None:
     assert len(json.loads(repo.data("ls-files", "--json").stdout)) == 2
     proc = repo.data("ls-files", "no-such-rev", check=False)
     assert proc.returncode == 1 and "no-such-rev" in proc.stderr
+
+
+def test_status_says_when_pushed_commit_data_is_not_in_store(team: tuple[Repo, Path]) -> None:
+    """A push that uploaded nothing (hooks skipped, as in a clone without git-data's hooks):
+    status names the pushed commit, the count and what to run."""
+    repo, bare = team
+    repo.write("data/a.bin", random_bytes(30_000, seed=1))
+    repo.write("data/b.bin", random_bytes(40_000, seed=2))
+    commit = repo.commit_all()
+    repo.git("push", "-q", "--no-verify", "-u", "origin", "main")
+    text = repo.data("status").stdout
+    warning = [x for x in text.splitlines() if x.startswith("warning:")]
+    assert len(warning) == 1, text
+    assert "origin/main" in warning[0] and commit[:12] in warning[0]
+    assert "2 data object(s)" in warning[0] and "not in the store" in warning[0]
+    assert "git data push" in warning[0]
+    pushed = json.loads(repo.data("status", "--json").stdout)["pushed"]
+    assert pushed["upstream"] == "origin/main" and pushed["commit"] == commit
+    assert sorted(e["path"] for e in pushed["missing"]) == ["data/a.bin", "data/b.bin"]
+    repo.data("push")
+    assert "warning:" not in repo.data("status").stdout
+    assert json.loads(repo.data("status", "--json").stdout)["pushed"]["missing"] == []
+
+
+def test_status_quiet_about_a_push_through_the_hook(team: tuple[Repo, Path]) -> None:
+    repo, _ = team
+    repo.write("data/a.bin", random_bytes(30_000, seed=1))
+    repo.commit_all()
+    repo.git("push", "-q", "-u", "origin", "main")
+    assert "warning:" not in repo.data("status").stdout
+
+
+def test_status_checks_the_pushed_tip_not_the_local_one(team: tuple[Repo, Path]) -> None:
+    """Local commits since the push change and delete files: the pushed commit still needs
+    its own objects, and status names those (read from where the two differ)."""
+    repo, _ = team
+    repo.write("data/a.bin", random_bytes(30_000, seed=1))
+    repo.write("data/b.bin", random_bytes(40_000, seed=2))
+    repo.write("data/c.bin", random_bytes(50_000, seed=3))
+    repo.commit_all()
+    repo.git("push", "-q", "--no-verify", "-u", "origin", "main")
+    repo.write("data/a.bin", random_bytes(31_000, seed=4))
+    (repo.path / "data/b.bin").unlink()
+    repo.commit_all("local")
+    pushed = json.loads(repo.data("status", "--json").stdout)["pushed"]
+    assert sorted((e["path"], e["size"]) for e in pushed["missing"]) == [
+        ("data/a.bin", 30_000), ("data/b.bin", 40_000), ("data/c.bin", 50_000)]
+    repo.data("push")
+    assert json.loads(repo.data("status", "--json").stdout)["pushed"]["missing"] == []

@@ -1,5 +1,10 @@
 """Command-line interface: click commands that parse arguments and call one function in
-``git_data.commands`` each. No logic lives here; FatalError becomes one clean line here.
+``git_data.commands`` each. No logic lives here; FatalError becomes one clean line here,
+and so do the faults of the machine rather than of the input (a full disk or quota, a
+read-only file system, a permission denied, out of memory): ``fault_message`` names what
+failed and what to do, the exit is non-zero, and the command, run again, finishes the work
+(every file is written under a temporary name and renamed into place, so nothing partial
+is left to trip over).
 
 The three entry points git itself starts (``filter-process``, ``hook NAME ...``, ``textconv
 PATH``) take fixed arguments and run on every add, checkout and push, so they are
@@ -7,9 +12,48 @@ dispatched without loading click and the command tree (40 ms of imports)."""
 
 from __future__ import annotations
 
+import errno
 import sys
 
 from ..errors import FatalError
+
+FAULT_CODE = 1
+_FAULTS = {  # errno -> (what happened, what to do)
+    errno.ENOSPC: ("no space left on the device", "free some space"),
+    errno.EDQUOT: ("disk quota exceeded", "free some space or raise the quota"),
+    errno.EFBIG: ("file too large for this file system or process limit",
+                  "raise the limit (ulimit -f) or use another file system"),
+    errno.EROFS: ("read-only file system", "make it writable, or point data.cacheDir at a "
+                  "writable folder"),
+    errno.EACCES: ("permission denied", "fix the permissions (or owner) of that path"),
+    errno.EPERM: ("operation not permitted", "fix the permissions (or owner) of that path"),
+}
+
+
+def fault_message(exc: BaseException, again: str = "run the same command again") -> str:
+    """One line for a fault of the machine (or any other error): what failed, what to do."""
+    if isinstance(exc, MemoryError):
+        return f"out of memory; close other programs (or use a bigger machine), then {again}"
+    if isinstance(exc, OSError) and exc.errno in _FAULTS:
+        what, todo = _FAULTS[exc.errno]
+        where = f" ({exc.filename})" if exc.filename else ""
+        return f"{what}{where}; {todo}, then {again}"
+    return str(exc) or type(exc).__name__
+
+
+def _is_fault(exc: BaseException) -> bool:
+    return isinstance(exc, MemoryError) or (isinstance(exc, OSError) and exc.errno in _FAULTS)
+
+
+def _fault_line(args: list[str], exc: BaseException) -> str:
+    """``git data CMD failed in DIR: what; what to do, then how to finish``."""
+    import os
+
+    words = [a for a in args if not a.startswith("-")]
+    command = " ".join(["git data", *words[:1]])
+    again = ("run `git data pull` inside the new clone to finish" if words[:1] == ["clone"]
+             else "run the same command again")
+    return f"git-data: {command} failed in {os.getcwd()}: {fault_message(exc, again)}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,6 +65,11 @@ def main(argv: list[str] | None = None) -> int:
         except FatalError as exc:
             sys.stderr.write(f"git-data: {exc}\n")
             return exc.code
+        except (OSError, MemoryError) as exc:
+            if not _is_fault(exc):
+                raise
+            sys.stderr.write(_fault_line(args, exc) + "\n")
+            return FAULT_CODE
         except KeyboardInterrupt:
             sys.stderr.write("git-data: interrupted; run the same command again to finish\n")
             return 130
@@ -65,6 +114,11 @@ def _click_main(args: list[str]) -> int:
         return 130
     except BrokenPipeError:
         return 141
+    except (OSError, MemoryError) as exc:
+        if not _is_fault(exc):
+            raise
+        click.echo(_fault_line(args, exc), err=True)
+        return FAULT_CODE
     return code if isinstance(code, int) else 0
 
 

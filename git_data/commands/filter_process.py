@@ -9,7 +9,7 @@ from ..cache import Cache
 from ..config import Config
 from ..direct import DEFAULT_MIN_SIZE, DirectCheckout
 from ..filter.pktline import PktReader, PktWriter
-from ..filter.process import FilterProcess, open_protocol_streams, summarize
+from ..filter.process import FilterProcess, Outcome, open_protocol_streams, summarize, warn
 from ..gitrepo import Repo
 
 
@@ -17,6 +17,10 @@ def filter_process() -> int:
     stdin, stdout = open_protocol_streams()
     repo = Repo(".")
     config = Config(repo)
+    if not _hooks_in_place(repo):  # before direct checkout asks whether post-checkout is ours
+        from ..hooks import ensure_hooks
+
+        ensure_hooks(repo, config)
     fetcher = None
     try:
         from ..transfer import filter_fetcher  # stores are optional for the filter
@@ -33,14 +37,44 @@ def filter_process() -> int:
                             str(repo.workdir or "."), direct)
     outcome = process.serve()
     summarize(outcome)
+    try:
+        _record(repo, outcome)
+    except (OSError, MemoryError) as exc:  # every file is in place: only the notes are lost
+        from ..cli import fault_message
+
+        warn(f"could not record what this checkout wrote ({fault_message(exc, 'carry on')}); "
+             "the next `git status` reads those files again")
+    _report_rss()
+    return 0
+
+
+def _record(repo: Repo, outcome: Outcome) -> None:
+    """Notes for the next git command and the post-checkout hook (see written.py)."""
     if outcome.smudged and repo.workdir is not None:
         written.record(repo.git_dir, repo.workdir, outcome.smudged.items())
     if outcome.missing:
         from ..hooks import record_missing
 
         record_missing(str(repo.git_dir), outcome.missing)
-    _report_rss()
-    return 0
+
+
+SHIM_MARKER = b"# git-data hook shim"  # hooks.SHIM_MARKER, without importing hooks here
+
+
+def _hooks_in_place(repo: Repo) -> bool:
+    """Whether pre-push is git-data's shim: one open and one read per filter start, which
+    is all the hooks cost the filter once installed (hooks.ensure_hooks does the rest)."""
+    try:
+        fd = os.open(repo.hooks_dir() / "pre-push",
+                     os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        return SHIM_MARKER in os.read(fd, 4096)
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
 
 
 def _report_rss() -> None:

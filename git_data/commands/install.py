@@ -2,22 +2,27 @@
 
 A hook the user already has is moved to ``<hook>.pre-git-data`` and run by our shim first;
 uninstall puts it back byte for byte. Our own shims (any version) are recognised by a marker
-line and replaced in place, so running install twice changes nothing.
+line and replaced in place, so running install twice changes nothing. The hooks folder is
+opened without following links under the repository's git folder or work tree (where
+core.hooksPath may lead), and each shim is written through safeio (atomic, no-follow).
+The filter runs the same installation when it finds no hooks (hooks.ensure_hooks).
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 from importlib import resources
 from pathlib import Path
 
+from .. import safeio
 from ..errors import FatalError
 from ..gitrepo import Repo, run_git
-from ..hooks import SAVED_SUFFIX
+from ..hooks import SAVED_SUFFIX, SHIM_MARKER
 from ..progress import note
 
 HOOKS = ("pre-commit", "pre-push", "post-checkout", "post-merge")
-MARKER = "# git-data hook shim"
+MARKER = SHIM_MARKER
 FILTER_CONFIG = {
     "filter.data.process": "git-data filter-process",
     "filter.data.required": "true",
@@ -67,41 +72,74 @@ def install_here(repo: Repo) -> None:
     install_hooks(repo)
 
 
-def install_hooks(repo: Repo) -> None:
+def install_hooks(repo: Repo, quiet: bool = False) -> None:
     hooks_dir = repo.hooks_dir()
-    if _hooks_path_set(repo):
+    if _hooks_path_set(repo) and not quiet:
         note(f"core.hooksPath is set: installing hooks in {hooks_dir}")
     try:
-        hooks_dir.mkdir(parents=True, exist_ok=True)
+        dir_fd = _open_hooks_dir(repo, hooks_dir)
     except OSError as exc:
         raise FatalError(f"cannot create hooks folder {hooks_dir} ({exc.strerror}); fix "
                          "core.hooksPath or its permissions, then run `git data install`"
                          ) from exc
-    for hook in HOOKS:
-        _install_hook(hooks_dir / hook, shim_text(hook))
-
-
-def _install_hook(path: Path, text: str) -> None:
-    if path.exists() or path.is_symlink():
-        current = path.read_text(errors="replace") if path.is_file() else ""
-        if current == text:
-            return
-        if MARKER not in current:  # the user's own hook: keep it, chain it
-            saved = path.with_name(path.name + SAVED_SUFFIX)
-            if saved.exists():
-                raise FatalError(f"{path} is not git-data's and {saved} already exists; move "
-                                 "one of them away and run `git data install` again")
-            os.rename(path, saved)
-            note(f"kept your {path.name} hook as {saved.name}; git-data runs it first")
-    tmp = path.with_name(f".{path.name}.tmp")
     try:
-        tmp.write_text(text)
-        tmp.chmod(0o755)
-        os.replace(tmp, path)
+        fcntl.flock(dir_fd, fcntl.LOCK_EX)  # two filters starting at once: one chains a
+        for hook in HOOKS:  # user's hook, the other then finds the shim and leaves it be
+            _install_hook(dir_fd, hooks_dir / hook, shim_text(hook))
+    finally:
+        os.close(dir_fd)
+
+
+def _open_hooks_dir(repo: Repo, hooks_dir: Path) -> int:
+    """The hooks folder, made when missing, opened without following a link below the git
+    folder or the work tree (whose content a clone controls); a folder elsewhere is the
+    user's own choice of core.hooksPath, trusted as far as its parent."""
+    for root in (repo.common_dir, repo.git_dir, repo.workdir):
+        if root is not None and hooks_dir.is_relative_to(root):
+            return safeio.open_dir(root, hooks_dir.relative_to(root), create=True)
+    hooks_dir.parent.mkdir(parents=True, exist_ok=True)
+    return safeio.open_dir(hooks_dir.parent, hooks_dir.name, create=True)
+
+
+def _install_hook(dir_fd: int, path: Path, text: str) -> None:
+    name = path.name
+    current = _read_hook(dir_fd, name)
+    if current == text:
+        return
+    try:
+        if current is not None and MARKER not in current:  # the user's own hook: chain it
+            saved = name + SAVED_SUFFIX
+            if _exists(dir_fd, saved):
+                raise FatalError(f"{path} is not git-data's and {path.parent / saved} already "
+                                 "exists; move one of them away and run `git data install` "
+                                 "again")
+            os.rename(name, saved, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+            note(f"kept your {name} hook as {saved}; git-data runs it first")
+        with safeio.AtomicFile(dir_fd, name, 0o755) as out:
+            out.write(text.encode())
+            out.commit()
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise FatalError(f"cannot write hook {path} ({exc.strerror}); check the permissions of "
                          f"{path.parent}") from exc
+
+
+def _read_hook(dir_fd: int, name: str) -> str | None:
+    """A hook's text; None when there is none, "" for a link or anything not a file."""
+    try:
+        with safeio.open_nofollow(dir_fd, name) as stream:
+            return stream.read(1 << 20).decode(errors="replace")
+    except FileNotFoundError:
+        return None
+    except (OSError, safeio.UnsafePath):
+        return ""
+
+
+def _exists(dir_fd: int, name: str) -> bool:
+    try:
+        os.lstat(name, dir_fd=dir_fd)
+    except FileNotFoundError:
+        return False
+    return True
 
 
 def uninstall(scope: str | None) -> int:

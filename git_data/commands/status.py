@@ -4,6 +4,12 @@ States: ``present`` (the real bytes are in the work tree), ``pointer`` (the work
 the pointer text: not checked out yet), ``modified`` (changed since it was staged),
 ``deleted`` (gone from the work tree). Independently: whether the object is in the local
 cache, and whether it is known to be in a store (``pushed``).
+
+The pushed commit the current branch tracks (its upstream, e.g. ``origin/main``) is checked
+too: every object its tree needs must be in the store, or a clone of it gets pointers only
+(a push from a clone without git-data's hooks uploads nothing). Objects the local record
+knows are in the store cost nothing; the others are asked of the store in one batch, and
+what it holds is recorded, so a second status asks nothing.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from dataclasses import asdict, dataclass
 from .. import pointer
 from ..cache import Cache
 from ..config import Config
+from ..errors import FatalError
 from ..gitrepo import PointerEntry, Repo
 from ..progress import human_bytes
 
@@ -45,6 +52,93 @@ def collect(repo: Repo, config: Config) -> list[FileState]:
                                 changed.get(entry.path) or _worktree_state(repo, entry),
                                 cached, in_store))
     return states
+
+
+@dataclass
+class PushedCheck:
+    """What the upstream's tip needs that its store lacks (``error``: it could not be asked)."""
+
+    upstream: str
+    commit: str
+    store: str
+    missing: list[PointerEntry]
+    not_cached: int
+    error: str | None = None
+
+
+def check_upstream(repo: Repo, config: Config, index: list[PointerEntry]
+                   ) -> PushedCheck | None:
+    """The current branch's upstream tip against its store; None without an upstream.
+    ``index``: the pointers staged now, from which the tip's are derived."""
+    branch = repo.current_branch()
+    if branch is None:
+        return None
+    line = repo.git("for-each-ref", "--format=%(upstream)%00%(upstream:remotename)",
+                    f"refs/heads/{branch}").decode().strip()
+    upstream, _, remote_name = line.partition("\0")
+    if not upstream.startswith("refs/remotes/"):  # none, or a local branch as upstream
+        return None
+    commit = repo.git("rev-parse", "-q", "--verify", f"{upstream}^{{commit}}",
+                      check=False).decode().strip()
+    if not commit:
+        return None
+    from ..store.remotes import resolve
+    from ..transfer import KnownObjects
+
+    short = upstream[len("refs/remotes/"):]
+    try:
+        remote = resolve(repo, config, branch=branch, git_remote=remote_name or None)
+    except FatalError as exc:
+        return PushedCheck(short, commit, "?", [], 0, str(exc))
+    cache = Cache(config.cache_dir)
+    known = KnownObjects(cache, remote.url)
+    unknown = [e for e in _tip_pointers(repo, commit, index) if not known.contains(e.oid)]
+    check = PushedCheck(short, commit, remote.url, [], 0)
+    if not unknown:
+        return check
+    try:
+        store = remote.open()
+        check.store = store.describe()
+        held = store.has_many({e.oid for e in unknown})
+    except (FatalError, OSError) as exc:
+        check.error = str(exc)
+        return check
+    known.add(held)
+    check.missing = [e for e in unknown if e.oid not in held]
+    check.not_cached = len({e.oid for e in check.missing if not cache.has(e.oid)})
+    return check
+
+
+def _tip_pointers(repo: Repo, commit: str, index: list[PointerEntry]) -> list[PointerEntry]:
+    """``commit``'s pointers: the index's, except where the two differ (one diff-index, in
+    C), whose blobs on the commit's side are read; not the whole tree listed and read again."""
+    out = repo.git("diff-index", "--cached", "--raw", "-z", "--no-renames", commit).split(b"\0")
+    changed: dict[str, str | None] = {}  # path -> its blob in ``commit``, None if none
+    for i in range(0, len(out) - 1, 2):
+        meta = out[i].decode().split()
+        if len(meta) < 5:
+            continue
+        regular = meta[0].lstrip(":") in ("100644", "100755") and set(meta[2]) != {"0"}
+        blob = meta[2] if regular else None
+        changed[out[i + 1].decode(errors="surrogateescape")] = blob
+    kept = [e for e in index if e.path not in changed]
+    return kept + repo.blob_pointers([(p, b) for p, b in changed.items() if b])
+
+
+def _describe_check(check: PushedCheck) -> str | None:
+    where = f"{check.upstream} ({check.commit[:12]})"
+    if check.error:
+        return f"could not check that the data of pushed {where} is in its store: {check.error}"
+    if not check.missing:
+        return None
+    oids = {e.oid: e.size for e in check.missing}
+    text = (f"pushed {where} needs {len(oids)} data object(s) ({human_bytes(sum(oids.values()))},"
+            f" e.g. {check.missing[0].path}) that are not in the store {check.store}: clones "
+            "get pointers only; run `git data push` to upload them")
+    if check.not_cached:
+        text += (f" ({check.not_cached} of them are not in this cache either: push from the "
+                 "clone that made them)")
+    return text
 
 
 def _changed_paths(repo: Repo) -> dict[str, str]:
@@ -78,7 +172,13 @@ def _worktree_state(repo: Repo, entry: PointerEntry) -> str:
 
 
 def status(repo: Repo, as_json: bool) -> int:
-    states = collect(repo, Config(repo))
+    config = Config(repo)
+    states = collect(repo, config)
+    check = check_upstream(repo, config, [PointerEntry(s.path, s.oid, s.size) for s in states])
+    pushed = None if check is None else {
+        "upstream": check.upstream, "commit": check.commit, "store": check.store,
+        "missing": [asdict(e) for e in check.missing], "not_cached": check.not_cached,
+        "error": check.error}
     totals = {
         "files": len(states),
         "bytes": sum(s.size for s in states),
@@ -90,7 +190,8 @@ def status(repo: Repo, as_json: bool) -> int:
         "not_pushed": sum(s.pushed is False for s in states),
     }
     if as_json:
-        print(json.dumps({"files": [asdict(s) for s in states], "totals": totals}, indent=2))
+        print(json.dumps({"files": [asdict(s) for s in states], "totals": totals,
+                          "pushed": pushed}, indent=2))
         return 0
     for s in states:
         flags = [] if s.cached else ["not in cache"]
@@ -104,4 +205,7 @@ def status(repo: Repo, as_json: bool) -> int:
           f"{totals['not_cached']} not in cache, {totals['not_pushed']} not pushed")
     if totals["pointer"]:
         print("run `git data pull` to fetch the files that are pointers only")
+    message = None if check is None else _describe_check(check)
+    if message:
+        print(f"warning: {message}")
     return 0

@@ -106,8 +106,10 @@ class PktWriter:
         except (AttributeError, OSError, ValueError):
             self.fd = None
         self._pending = bytearray()  # small packets, sent at the next flush or payload
+        self.sent = 0  # calls that added to the stream: tells whether a response began
 
     def write(self, payload: bytes | memoryview) -> None:
+        self.sent += 1
         view = memoryview(payload)
         if len(view) < 4096 or self.fd is None:
             for start in range(0, len(view), MAX_PAYLOAD):
@@ -150,6 +152,7 @@ class PktWriter:
     def flush(self, send: bool = True) -> None:
         """A flush packet; ``send=False`` keeps it pending with what came before, so a whole
         small response goes to git in one system call (git reads it only once complete)."""
+        self.sent += 1
         self._pending += b"0000"
         if not send:
             return

@@ -16,6 +16,7 @@ from typing import BinaryIO, Protocol
 from .. import pointer, written
 from ..cache import Cache
 from ..direct import DirectCheckout
+from ..errors import FatalError
 from ..hashing import new_hasher
 from .pktline import PktReader, PktWriter, ProtocolError
 
@@ -56,6 +57,7 @@ class FilterProcess:
         self.fetcher = fetcher
         self.delayed: dict[str, tuple[pointer.Pointer, cf.Future[bool]]] = {}
         self.reported: set[str] = set()
+        self.unreadable: set[str] = set()  # paths whose pointer this version cannot read
         self.outcome = Outcome()
         self.git_dir = git_dir  # where the record of written files lives (see written.py)
         self.worktree = worktree  # pathnames from git are relative to its top
@@ -82,10 +84,8 @@ class FilterProcess:
                 except EOFError:
                     break
                 command = request.get("command")
-                if command == "clean":
-                    self.clean(request["pathname"])
-                elif command == "smudge":
-                    self.smudge(request)
+                if command in ("clean", "smudge"):
+                    self.guarded(command, request)
                 elif command == "list_available_blobs":
                     self.list_available()
                 else:
@@ -96,6 +96,30 @@ class FilterProcess:
             if self.fetcher is not None:
                 self.fetcher.close()
         return self.outcome
+
+    def guarded(self, command: str, request: dict[str, str]) -> None:
+        """One clean or smudge. A fault on this side (disk full, a read-only or unreadable
+        cache, out of memory, an unsafe path) answers ``status=error`` for this file, after
+        the rest of its content, so git names the path and the process serves the next one;
+        a broken pipe to git (reading or writing) still ends the process."""
+        packets = self.reader.iter_content()
+        sent = self.writer.sent
+        path = request.get("pathname", "?")
+        try:
+            if command == "clean":
+                self.clean(path, packets)
+            else:
+                self.smudge(request, packets)
+        except (OSError, MemoryError, FatalError) as exc:
+            if isinstance(exc, (BrokenPipeError, ConnectionError)):
+                raise
+            for _ in packets:  # what git still sends of this file (nothing if all was read)
+                pass
+            if self.writer.sent != sent and not isinstance(exc, _Answered):
+                raise  # a response was under way: the stream cannot be repaired
+            warn(f"{path}: {command} failed: {fault_text(exc)}")  # before git's own line
+            if self.writer.sent == sent:
+                self.writer.text_list("status=error")
 
     def respond(self, content: bytes | BinaryIO, oid: str | None = None) -> None:
         """status=success, the content, then keep the status (or error if verification of
@@ -112,7 +136,12 @@ class FilterProcess:
         buf = bytearray(1 << 20)
         view = memoryview(buf)
         while True:
-            n = content.readinto(view)  # type: ignore[attr-defined]
+            try:
+                n = content.readinto(view)  # type: ignore[attr-defined]
+            except OSError as exc:  # the object, not git: git discards what it received
+                self.writer.flush()
+                self.writer.text_list("status=error")
+                raise _Answered(exc) from exc
             if not n:
                 break
             if hasher is not None:
@@ -125,8 +154,7 @@ class FilterProcess:
         self.writer.flush()
 
     # ----- clean -------------------------------------------------------------------------
-    def clean(self, path: str) -> None:
-        packets = self.reader.iter_content()
+    def clean(self, path: str, packets: Iterator[memoryview]) -> None:
         head = bytearray()
         for packet in packets:
             head += packet
@@ -139,8 +167,8 @@ class FilterProcess:
                         self.respond(bytes(head))  # already a pointer: unchanged
                         return
                 except pointer.PointerError as exc:
-                    warn(f"{path}: {exc}")
-                    self.writer.text_list("status=error")
+                    self.report_unreadable(path, exc)
+                    self.respond(bytes(head))  # plain content: what git holds stays as is
                     return
             if not head:
                 self.respond(b"")  # empty files stay empty files
@@ -223,24 +251,31 @@ class FilterProcess:
         return pointer.Pointer(oid, writer.size)
 
     # ----- smudge ------------------------------------------------------------------------
-    def smudge(self, request: dict[str, str]) -> None:
+    def report_unreadable(self, path: str, exc: pointer.PointerError) -> None:
+        """A pointer this version cannot read (a newer format, an unknown algorithm): said
+        once per path and process; the file is kept as plain content (clean and smudge)."""
+        if path not in self.unreadable:
+            self.unreadable.add(path)
+            warn(f"{path}: {exc}; kept as plain content")
+
+    def smudge(self, request: dict[str, str], packets: Iterator[memoryview]) -> None:
         path = request["pathname"]
         if path in self.delayed and request.get("can-delay") != "1":
-            for _ in self.reader.iter_content():
+            for _ in packets:
                 pass
             ptr, future = self.delayed.pop(path)
             self.send_object(path, ptr, fetched_ok=_result(future))
             return
         spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_LIMIT)
         head = b""
-        for packet in self.reader.iter_content():
+        for packet in packets:
             if len(head) <= HEAD_LIMIT:
                 head += bytes(packet)
             spool.write(packet)
         try:
             ptr = pointer.parse(head) if len(head) <= pointer.MAX_POINTER_SIZE else None
         except pointer.PointerError as exc:
-            warn(f"{path}: {exc}; left as it is in git")
+            self.report_unreadable(path, exc)
             ptr = None
         if ptr is None:  # not a pointer: ordinary content passes through untouched
             spool.seek(0)
@@ -287,6 +322,19 @@ class FilterProcess:
 
 class _Corrupt(Exception):
     pass
+
+
+class _Answered(OSError):
+    """A fault while an object streamed to git, already answered with ``status=error``."""
+
+    def __init__(self, cause: OSError) -> None:
+        super().__init__(cause.errno, cause.strerror, cause.filename)
+
+
+def fault_text(exc: BaseException) -> str:
+    from ..cli import fault_message  # only on a fault: the CLI's words for it
+
+    return fault_message(exc)
 
 
 def _result(future: cf.Future[bool]) -> bool:
