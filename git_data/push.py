@@ -155,9 +155,8 @@ def _nowhere_line(lost: list[tuple[Item, RefUpdate]], allowed: bool) -> str:
             f"in any store ({item.path} {item.oid}{more})")
     if allowed:
         return f"{head}; pushed anyway ({ALLOW_INCOMPLETE} is true): clones will lack them"
-    return (f"{head}; push from the clone where they were added (`git data push` there) or "
-            f"fetch them here, or push the commits without their data with `git config "
-            f"{ALLOW_INCOMPLETE} true`")
+    return (f"{head}; run `git data push` in the clone where they were added, or push these "
+            f"commits without their data with `git config {ALLOW_INCOMPLETE} true`")
 
 
 def write_manifest(repo: Repo, store: Store, remote: Remote, branch: str, commit: str,
