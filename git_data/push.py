@@ -23,15 +23,15 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import pointer, safeio
+from . import pointer
 from .config import Config, parse_bool
 from .errors import FatalError
 from .gitrepo import Repo
 from .progress import note, warn
-from .store import Store, StoreError, TransientStoreError
+from .store import Store, StoreIdError
 from .store.copy import fill_from_stores
 from .store.remotes import Remote, covered_tracking_refs, resolve
-from .transfer import Failure, Item, Result, TransferQueue
+from .transfer import Failure, Item, KnownObjects, Result, TransferQueue
 
 ZERO = "0" * 40
 # git config only (never .gitdata: a repository must not switch this safety off for you)
@@ -101,7 +101,7 @@ def push_updates(repo: Repo, config: Config, updates: list[RefUpdate], git_remot
             exclude += covered_tracking_refs(repo, config, git_remote, remote.url, explicit)
         items = new_pointers(repo, [update.local_sha], exclude, None)
         if items and store.url not in bound:
-            bind_record(queue, store)
+            bind_record(queue.known(store.url), store)
             bound.add(store.url)
         result = queue.upload(items, store)
         # objects the local cache lacks (a merged branch never fetched here): store to store
@@ -127,18 +127,16 @@ def push_updates(repo: Repo, config: Config, updates: list[RefUpdate], git_remot
     return 0
 
 
-def bind_record(queue: TransferQueue, store: Store) -> None:
+def bind_record(record: KnownObjects, store: Store) -> None:
     """Tie the local record of what ``store`` holds to the store's id (one small read; the
     id is written on a store's first push). A record of another id, or of none, is dropped,
     so this push asks the store about every object instead of trusting it."""
     try:
         ident: str | None = store.ensure_store_id()
-    except StoreError as exc:
-        if isinstance(exc, TransientStoreError):
-            raise
+    except StoreIdError as exc:  # other store errors (credentials, bucket) stop the push
         warn(f"{exc}; this push asks the store about every object")
         ident = None
-    queue.known(store.url).bind(ident)
+    record.bind(ident)
 
 
 def _held_nowhere(queue: TransferQueue, failure: Failure) -> bool:
@@ -210,6 +208,8 @@ def tree_census(repo: Repo, commit: str, base: str | None) -> dict[str, tuple[in
         for entry in repo.blob_pointers(new):
             count, _ = census.get(entry.oid, (0, entry.size))
             census[entry.oid] = (count + 1, entry.size)
+    from . import safeio  # (ctypes) only when a manifest is written
+
     safeio.write_text(folder / commit, json.dumps(census), root=repo.common_dir)
     return census
 

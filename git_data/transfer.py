@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import appendlog, pointer, safeio
+from . import appendlog, pointer
 from .cache import Cache
 from .config import Config
 from .errors import FatalError
@@ -143,6 +143,8 @@ class KnownObjects:
             self._load()
             if store_id is not None and self.store_id == store_id:
                 return True
+            from . import safeio  # (ctypes) off the filter process's start-up
+
             header = f"{self.HEADER}{store_id}\n" if store_id else ""
             self.root.mkdir(parents=True, exist_ok=True)
             safeio.write_text(self.path, header, root=self.root)

@@ -23,12 +23,12 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any, BinaryIO
 
-from .. import pointer, safeio
+from .. import pointer
 from ..hashing import hash_file, hash_stream, new_hasher
 from .errors import BadObjectError, StoreError, TransientStoreError, already_exists
 from .localfs import LocalFS, local_root
 
-__all__ = ["CHUNK", "STORE_ID_KEY", "BadObjectError", "Store", "StoreError",
+__all__ = ["CHUNK", "STORE_ID_KEY", "BadObjectError", "Store", "StoreError", "StoreIdError",
            "TransientStoreError", "object_key", "open_store"]
 
 CHUNK = 1 << 20
@@ -41,6 +41,11 @@ PACKAGES = {"s3": "s3fs", "s3a": "s3fs", "gs": "gcsfs", "gcs": "gcsfs", "az": "a
 STORE_ID_KEY = "gitdata-store.json"
 STORE_ID_FORMAT = "git-data-store/1"
 STORE_ID_MAX_BYTES = 4096  # the file is read from an untrusted store: never more than this
+
+
+class StoreIdError(StoreError):
+    """The store's id file is not one git-data wrote, or cannot be written: no local record
+    of the store is trusted, the store itself is asked."""
 
 
 def object_key(oid: str) -> str:
@@ -220,6 +225,8 @@ class Store:
         return True
 
     def _replace_local(self, oid: str, local_path: str, still_bad: Callable[[], bool]) -> bool:
+        from .. import safeio  # (ctypes) off the start-up of every hook
+
         folder = posixpath.dirname(object_key(oid))
         dir_fd = safeio.open_dir(self.root, folder, create=True)
         try:
@@ -269,7 +276,7 @@ class Store:
         ident = value.get("id") if isinstance(value, dict) else None
         if not (isinstance(ident, str) and len(ident) == 32
                 and all(c in "0123456789abcdef" for c in ident)):
-            raise StoreError(f"store {self.describe()}: {key} is not a store id git-data "
+            raise StoreIdError(f"store {self.describe()}: {key} is not a store id git-data "
                              "wrote; if nothing else uses this store, remove that file and "
                              "the next push writes a new one")
         return ident
@@ -285,11 +292,11 @@ class Store:
         try:
             self.create_exclusive(STORE_ID_KEY, json.dumps(record, indent=2).encode() + b"\n")
         except OSError as exc:  # a local folder that cannot be written (S3 maps its own)
-            raise StoreError(f"store {self.describe()}: cannot write {STORE_ID_KEY} "
+            raise StoreIdError(f"store {self.describe()}: cannot write {STORE_ID_KEY} "
                              f"({exc.strerror or exc})") from exc
         ident = self.store_id()  # ours, or the one a concurrent first push wrote
         if ident is None:
-            raise StoreError(f"store {self.describe()}: {STORE_ID_KEY} could not be written "
+            raise StoreIdError(f"store {self.describe()}: {STORE_ID_KEY} could not be written "
                              "(it is missing right after it was created)")
         return ident
 
@@ -433,7 +440,7 @@ def link_into(source: str, target: str) -> bool:
 
 def _read_local_head(path: str, limit: int) -> bytes:
     """Up to ``limit`` bytes of a regular file in a local store, never through a link nor
-    blocking on a FIFO planted at its name (a link or anything else raises StoreError)."""
+    blocking on a FIFO planted at its name (a link or anything else raises StoreIdError)."""
     import stat
 
     try:
@@ -441,10 +448,10 @@ def _read_local_head(path: str, limit: int) -> bytes:
     except OSError as exc:
         if isinstance(exc, FileNotFoundError):
             raise
-        raise StoreError(f"cannot read {path}: {exc.strerror}; it must be a plain file") from exc
+        raise StoreIdError(f"cannot read {path}: {exc.strerror}; it must be a plain file") from exc
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise StoreError(f"refusing to read {path}: not a plain file")
+            raise StoreIdError(f"refusing to read {path}: not a plain file")
         return os.read(fd, limit)
     finally:
         os.close(fd)
