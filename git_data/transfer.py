@@ -132,9 +132,6 @@ class KnownObjects:
     def contains(self, oid: str) -> bool:
         return oid in self._load()
 
-    def oids(self) -> set[str]:
-        return set(self._load())
-
     def bind(self, store_id: str | None) -> bool:
         """Tie the record to the store whose id is ``store_id`` (None: a store whose id
         cannot be read, trusted for nothing). True when the record already belonged to that
