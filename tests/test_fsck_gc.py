@@ -1,12 +1,19 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from conftest import Repo, random_bytes
+from conftest import Repo, make_repo, random_bytes
 
 from git_data import hashing
+
+if TYPE_CHECKING:
+    from seaweed import S3
+
+pytest_plugins = ["seaweed"]  # fixtures: s3 (a fresh bucket on the SeaweedFS server)
 
 
 def test_fsck_clean_then_corrupt_then_repair_from_store(team: tuple[Repo, Path]) -> None:
@@ -170,3 +177,28 @@ def test_fsck_remote_unknown_name_says_how_to_name_commits(team: tuple[Repo, Pat
     assert "git data fsck HEAD~0 --remote" in proc.stderr
     proc = repo.data("fsck", "--sizes", check=False)
     assert proc.returncode != 0 and "--remote" in proc.stderr
+
+
+def test_fsck_remote_on_s3_finds_and_repairs_a_corrupt_object(tmp_path: Path, s3: S3) -> None:
+    bare = tmp_path / "team.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(bare)], check=True)
+    repo = make_repo(tmp_path / "work")
+    repo.git("remote", "add", "origin", str(bare))
+    repo.data("remote", "add", "origin", s3.url(), "--endpoint-url", s3.endpoint, "--default")
+    files = {f"data/s{i}.bin": random_bytes(40_000 + i, seed=70 + i) for i in range(4)}
+    for name, content in files.items():
+        repo.write(name, content)
+    repo.commit_all()
+    repo.git("push", "-q", "origin", "main")
+    name = "data/s2.bin"
+    hexdigest = hashing.hash_bytes(files[name]).split(":")[1]
+    key = next(k for k in s3.server.keys(s3.bucket) if k.endswith(hexdigest))
+    s3.server.filesystem().pipe_file(f"{s3.bucket}/{key}", b"Q" + files[name][1:])
+    assert repo.data("fsck", "--remote", "--sizes").returncode == 0  # same size
+    proc = repo.data("fsck", "--remote", check=False)
+    assert proc.returncode == 1 and name in proc.stderr and "1 corrupt" in proc.stderr
+    proc = repo.data("fsck", "--remote", "--repair")
+    assert "repaired 1" in proc.stderr
+    assert s3.server.read(s3.bucket, key) == files[name]
+    assert not [k for k in s3.keys() if k.startswith("tmp/")]
+    assert repo.data("fsck", "--remote").returncode == 0
