@@ -85,10 +85,11 @@ def gc(repo: Repo, dry_run: bool, keep_days: int) -> int:
         if not dry_run:
             tmp.unlink(missing_ok=True)
     verb = "would free" if dry_run else "freed"
-    stores = ", ".join(asked) or "no store could be asked"
+    stores = "" if not sizes else (f" (asked {', '.join(asked)})" if asked else
+                                   " (no store answered)")
     note(f"{verb} {human_bytes(freed)} in {removed} file(s); kept {len(keep)} referenced "
-         f"object(s) and {len(sizes) - len(held)} unreferenced object(s) that no store holds "
-         f"(asked {stores})")
+         f"object(s) and {len(sizes) - len(held)} unreferenced object(s) that no store "
+         f"holds{stores}")
     return 0
 
 
