@@ -7,7 +7,12 @@
 
 Only objects new to the remote are listed (git walks the history in C), and the local record
 of known objects skips anything uploaded before, so pushing one commit on top of a long
-history costs in proportion to that commit.
+history costs in proportion to that commit. That record is trusted only while the store's id
+(``gitdata-store.json``, one small read per push) is the one it was written for.
+
+Data a pushed commit needs that neither the local cache nor any store holds stops the push
+with one line (count, first file, what to do), as git-lfs does; ``data.allowIncompletePush``
+(git config only) lets it through with that line as a warning.
 """
 
 from __future__ import annotations
@@ -19,16 +24,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import pointer
-from .config import Config
+from .config import Config, parse_bool
 from .errors import FatalError
 from .gitrepo import Repo
-from .progress import note
-from .store import Store
+from .progress import note, warn
+from .store import Store, StoreIdError
 from .store.copy import fill_from_stores
 from .store.remotes import Remote, covered_tracking_refs, resolve
-from .transfer import Item, Result, TransferQueue
+from .transfer import Failure, Item, KnownObjects, Result, TransferQueue
 
 ZERO = "0" * 40
+# git config only (never .gitdata: a repository must not switch this safety off for you)
+ALLOW_INCOMPLETE = "data.allowIncompletePush"
 
 
 @dataclass
@@ -81,7 +88,10 @@ def push_updates(repo: Repo, config: Config, updates: list[RefUpdate], git_remot
                  whole_history: bool = False) -> int:
     """Upload what each updated ref needs to the store its branch routes to."""
     queue = TransferQueue.for_repo(config, quiet=quiet)
+    allow_incomplete = parse_bool(config.get_git(ALLOW_INCOMPLETE), False)
     failures = Result()
+    nowhere: dict[str, tuple[Item, RefUpdate]] = {}
+    bound: set[str] = set()
     for update in updates:
         remote = resolve(repo, config, explicit, update.branch, git_remote, git_url)
         store = remote.open()
@@ -90,18 +100,61 @@ def push_updates(repo: Repo, config: Config, updates: list[RefUpdate], git_remot
         if not whole_history:  # branches whose data this store's readers already reach
             exclude += covered_tracking_refs(repo, config, git_remote, remote.url, explicit)
         items = new_pointers(repo, [update.local_sha], exclude, None)
+        if items and store.url not in bound:
+            bind_record(queue.known(store.url), store)
+            bound.add(store.url)
         result = queue.upload(items, store)
         # objects the local cache lacks (a merged branch never fetched here): store to store
         result = fill_from_stores(repo, config, queue, result, store, update.branch)
+        lost = [f for f in result.failed if _held_nowhere(queue, f)]
+        for failure in lost:
+            nowhere.setdefault(failure.item.oid, (failure.item, update))
+        result.failed = [f for f in result.failed if f not in lost]
         failures.failed.extend(result.failed)
         if result.done and not quiet:
             note(f"uploaded {len(result.done)} object(s) to {store.describe()}")
-        if update.branch and result.ok:
+        if update.branch and result.ok and (allow_incomplete or not lost):
             write_manifest(repo, store, remote, update.branch, update.local_sha,
                            update.remote_sha if update.remote_sha != ZERO else None,
                            who=config.get_git("user.email"))
+    if nowhere:
+        line = _nowhere_line(list(nowhere.values()), allow_incomplete)
+        if allow_incomplete or failures.failed:
+            warn(line)
+        else:
+            raise FatalError(line)
     failures.raise_for_failures("upload")
     return 0
+
+
+def bind_record(record: KnownObjects, store: Store) -> None:
+    """Tie the local record of what ``store`` holds to the store's id (one small read; the
+    id is written on a store's first push). A record of another id, or of none, is dropped,
+    so this push asks the store about every object instead of trusting it."""
+    try:
+        ident: str | None = store.ensure_store_id()
+    except StoreIdError as exc:  # other store errors (credentials, bucket) stop the push
+        warn(f"{exc}; this push asks the store about every object")
+        ident = None
+    record.bind(ident)
+
+
+def _held_nowhere(queue: TransferQueue, failure: Failure) -> bool:
+    """A failure for an object that neither the local cache nor any store holds: what
+    store.copy.locate reports when no store has it (not a transfer that failed)."""
+    return failure.error.startswith("not in ") and not queue.cache.has(failure.item.oid)
+
+
+def _nowhere_line(lost: list[tuple[Item, RefUpdate]], allowed: bool) -> str:
+    item, update = lost[0]
+    more = f" and {len(lost) - 1} more" if len(lost) > 1 else ""
+    where = f"{update.local_ref.removeprefix('refs/heads/')} ({update.local_sha[:12]})"
+    head = (f"{len(lost)} data file(s) that {where} needs are neither in the local cache nor "
+            f"in any store ({item.path} {item.oid}{more})")
+    if allowed:
+        return f"{head}; pushed anyway ({ALLOW_INCOMPLETE} is true): clones will lack them"
+    return (f"{head}; run `git data push` in the clone where they were added, or push these "
+            f"commits without their data with `git config {ALLOW_INCOMPLETE} true`")
 
 
 def write_manifest(repo: Repo, store: Store, remote: Remote, branch: str, commit: str,
@@ -155,10 +208,9 @@ def tree_census(repo: Repo, commit: str, base: str | None) -> dict[str, tuple[in
         for entry in repo.blob_pointers(new):
             count, _ = census.get(entry.oid, (0, entry.size))
             census[entry.oid] = (count + 1, entry.size)
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / f".{commit}.{os.getpid()}"
-    tmp.write_text(json.dumps(census))
-    os.replace(tmp, folder / commit)
+    from . import safeio  # (ctypes) only when a manifest is written
+
+    safeio.write_text(folder / commit, json.dumps(census), root=repo.common_dir)
     return census
 
 

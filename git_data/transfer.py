@@ -101,21 +101,52 @@ def is_permanent(exc: BaseException) -> bool:
 
 class KnownObjects:
     """Local record of oids a store is known to hold (uploaded or downloaded), kept in the
-    cache folder as one append-only file per store URL."""
+    cache folder as one append-only file per store URL.
+
+    The record is bound to the store's identity (its ``gitdata-store.json`` id, see
+    Store.ensure_store_id): the file starts with ``store-id <id>``. A push binds it to the
+    id it reads from the store first; when that differs (the store was re-created, emptied
+    or is another bucket behind the same URL) or the record carries none, the record is
+    started afresh and the push asks the store about every object. Downloads only append,
+    so a record they wrote under an old id is dropped by the next push, never trusted."""
+
+    HEADER = "store-id "
 
     def __init__(self, cache: Cache, store_url: str) -> None:
         key = _sha1_hex(store_url.encode())[:16]
+        self.root = cache.root
         self.path = cache.root / "stores" / f"{key}.oids"
         self._oids: set[str] | None = None
+        self.store_id: str | None = None  # the id the record was bound to, if any
         self._lock = threading.Lock()
 
     def _load(self) -> set[str]:
         if self._oids is None:
-            self._oids = {line for line in appendlog.complete_lines(self.path) if line}
+            lines = appendlog.complete_lines(self.path)
+            if lines and lines[0].startswith(self.HEADER):
+                self.store_id = lines[0][len(self.HEADER):].strip() or None
+                lines = lines[1:]
+            self._oids = {line for line in lines if line and not line.startswith(self.HEADER)}
         return self._oids
 
     def contains(self, oid: str) -> bool:
         return oid in self._load()
+
+    def bind(self, store_id: str | None) -> bool:
+        """Tie the record to the store whose id is ``store_id`` (None: a store whose id
+        cannot be read, trusted for nothing). True when the record already belonged to that
+        store; otherwise it is emptied and False returned."""
+        with self._lock:
+            self._load()
+            if store_id is not None and self.store_id == store_id:
+                return True
+            from . import safeio  # (ctypes) off the filter process's start-up
+
+            header = f"{self.HEADER}{store_id}\n" if store_id else ""
+            self.root.mkdir(parents=True, exist_ok=True)
+            safeio.write_text(self.path, header, root=self.root)
+            self._oids, self.store_id = set(), store_id
+            return False
 
     def add(self, oids: Iterable[str]) -> None:
         with self._lock:
@@ -254,9 +285,14 @@ class TransferQueue:
         todo = [i for i in todo if self.cache.has(i.oid)]
         if todo:
             store.check()  # wrong credentials, no bucket, no endpoint: one line, nothing sent
-        present = store.has_many(i.oid for i in todo) if todo else set()
-        result.skipped = [i for i in todo if i.oid in present]
-        todo = [i for i in todo if i.oid not in present]
+        # sizes come with the listing (S3) or a stat (a folder): a copy of the wrong size is
+        # replaced below, never taken for the object
+        sizes = store.object_sizes(i.oid for i in todo) if todo else {}
+        wrong = [i for i in todo if i.oid in sizes and self._wrong_size(i, sizes[i.oid])]
+        result.skipped = [i for i in todo if i.oid in sizes and i not in wrong]
+        todo = [i for i in todo if i.oid not in sizes]
+        if wrong:
+            self._replace(wrong, store, sizes, result)
         put_many = getattr(store, "put_many", None)
         small = [i for i in todo if i.size < SMALL_OBJECT] if put_many else []
         progress = self._progress("Uploading data", todo)
@@ -269,6 +305,36 @@ class TransferQueue:
                   store.describe(), result, [store], progress)
         known.add(i.oid for i in result.done + result.skipped)
         return result
+
+    def _wrong_size(self, item: Item, stored: int) -> bool:
+        """The store's copy has another size than the object (the cache's copy decides
+        when the pointer's size disagrees with it: a pointer is not trusted for that)."""
+        if stored == item.size:
+            return False
+        try:
+            return stored != self.cache.path(item.oid).stat().st_size
+        except OSError:
+            return True
+
+    def _replace(self, items: list[Item], store: Store, sizes: dict[str, int],
+                 result: Result) -> None:
+        """Store copies of the wrong size: replaced with the (re-hashed) cache copy, under a
+        new name first (Store.replace_object), if the copy is still wrong just before."""
+        expected = {i.oid: self.cache.path(i.oid).stat().st_size for i in items}
+
+        def replace(item: Item) -> None:
+            store.replace_object(item.oid, str(self.cache.path(item.oid)), lambda: (
+                store.object_sizes([item.oid]).get(item.oid) != expected[item.oid]))
+
+        fixed = Result()
+        self._run(items, replace, store.describe(), fixed, [store],
+                  self._progress("Replacing data", items))
+        result.done += fixed.done
+        result.failed += fixed.failed
+        if fixed.done:
+            warn(f"replaced {len(fixed.done)} object(s) of the wrong size in "
+                 f"{store.describe()} (e.g. {fixed.done[0].path}: {sizes[fixed.done[0].oid]} "
+                 f"bytes there, {expected[fixed.done[0].oid]} here)")
 
     # ----- downloads ---------------------------------------------------------------------
     def download(self, items: Iterable[Item], stores: list[Store]) -> Result:

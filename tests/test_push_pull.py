@@ -262,3 +262,35 @@ def test_two_pulls_at_once_sharing_a_cache(team: tuple[Repo, Path], tmp_path: Pa
     objects = [p for p in (shared / "objects").rglob("*") if p.is_file()]
     assert len(objects) == 10
     assert all(hashing.hash_file(str(p))[0] == f"xxh128:{p.name}" for p in objects)
+
+
+def test_push_of_data_nobody_has_stops_in_one_line(team: tuple[Repo, Path]) -> None:
+    """Commits whose data is in neither the local cache nor any store (a clone that never
+    had it, a cache cleaned by hand) are not pushed: one line with the count, the first
+    file and what to do; `data.allowIncompletePush` (git config) lets them through."""
+    repo, bare = team
+    populate(repo, {"data/kept.bin": b"kept" * 5000})
+    repo.git("push", "-q", "origin", "main")
+    lost = {f"data/lost{i}.bin": random_bytes(10_000, seed=300 + i) for i in range(3)}
+    commit = populate(repo, lost, "lost")
+    for content in lost.values():
+        hexdigest = hashing.hash_bytes(content).split(":")[1]
+        (repo.cache / "objects" / hexdigest[:2] / hexdigest[2:4] / hexdigest).unlink()
+    proc = repo.git("push", "origin", "main", check=False)
+    assert proc.returncode != 0
+    lines = [x for x in proc.stderr.splitlines() if x.startswith("git-data:")]
+    assert len(lines) == 1, proc.stderr
+    assert "3 data file(s)" in lines[0] and "neither in the local cache nor in any store" in (
+        lines[0]) and "data/lost" in lines[0] and "data.allowIncompletePush" in lines[0]
+    remote_head = subprocess.run(["git", "rev-parse", "main"], cwd=bare, capture_output=True,
+                                 text=True).stdout.strip()
+    assert remote_head != commit  # the commits were not pushed
+    by_hand = repo.data("push", check=False)
+    assert by_hand.returncode == 1 and len(by_hand.stderr.strip().splitlines()) == 1
+    (repo.path / ".gitdata").write_text("[data]\n\tallowIncompletePush = true\n")
+    assert repo.git("push", "origin", "main", check=False).returncode != 0  # not from a commit
+    repo.git("config", "data.allowIncompletePush", "true")
+    proc = repo.git("push", "origin", "main")
+    assert "pushed anyway" in proc.stderr
+    assert subprocess.run(["git", "rev-parse", "main"], cwd=bare, capture_output=True,
+                          text=True).stdout.strip() == commit

@@ -100,12 +100,24 @@ def ls_files(rev: str, as_json: bool) -> int:
 
 
 @cli.command()
-@click.option("--repair", is_flag=True, help="Quarantine corrupt objects, fetch good copies.")
-def fsck(repair: bool) -> int:
-    """Re-hash cache objects and check pointers."""
-    from ..commands.fsck import fsck as run
+@click.argument("revs", nargs=-1)
+@click.option("--remote", "remote", is_flag=False, flag_value="", default=None,
+              metavar="[NAME]", help="Check the store (default: the current branch's) for "
+              "REVS (default HEAD) instead of the cache.")
+@click.option("--sizes", is_flag=True, help="With --remote: compare sizes from one listing "
+              "instead of re-hashing every object.")
+@click.option("--repair", is_flag=True, help="Cache: quarantine corrupt objects, fetch good "
+              "copies. With --remote: replace corrupt store objects and fill missing ones "
+              "from verified cache copies.")
+def fsck(revs: tuple[str, ...], remote: str | None, sizes: bool, repair: bool) -> int:
+    """Re-hash cache objects and check pointers; with --remote, what a store holds."""
+    from ..commands import fsck as command
 
-    return run(_repo(), repair)
+    if remote is None:
+        if revs or sizes:
+            raise click.UsageError("REVS and --sizes go with --remote")
+        return command.fsck(_repo(), repair)
+    return command.fsck_remote(_repo(), remote or None, list(revs), sizes, repair)
 
 
 @cli.command()

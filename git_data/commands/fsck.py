@@ -3,6 +3,11 @@
 Problems are named with the files that need the object. ``--repair`` moves a corrupt object
 to ``<cache>/quarantine/`` (never deleting it) and fetches a good copy where a store has one.
 Objects that are simply not cached yet (a clone without data) are listed but are not errors.
+
+`git data fsck --remote [NAME] [REV...]` checks the store instead: every object the named
+commits need is re-hashed there (``--sizes``: size-checked from one listing) and each bad one
+named with a file and commit that need it; ``--repair`` replaces corrupt store objects and
+fills missing ones from verified cache copies (see storecheck.py).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from ..config import Config
 from ..errors import FatalError
 from ..gitrepo import Repo
 from ..progress import note, warn
+from ..storecheck import StoreReport
 
 
 def _needed_by(repo: Repo) -> dict[str, list[str]]:
@@ -99,3 +105,71 @@ def _repair(repo: Repo, config: Config, cache: Cache, corrupt: list[str],
     for item in result.done:
         note(f"repaired {item.oid} from a store")
     return len(result.done)
+
+
+def fsck_remote(repo: Repo, name: str | None, revs: list[str], sizes_only: bool,
+                repair: bool) -> int:
+    """`git data fsck --remote [NAME] [REV...]`: what the store holds for those commits
+    (default HEAD), re-hashed (or with ``sizes_only`` size-checked); see storecheck.py."""
+    from ..store.remotes import configured, resolve
+    from ..storecheck import check_store, repair_store
+    from ..transfer import Item, TransferQueue
+
+    config = Config(repo)
+    if name and name not in configured(config) and not config.get_git(f"remote.{name}.url"):
+        raise FatalError(f"no data remote or git remote named '{name}' (to name commits to "
+                         f"check, put them before the option: `git data fsck {name} --remote`)")
+    revs = revs or ["HEAD"]
+    needs: dict[str, tuple[str, str]] = {}  # oid -> (first file, commit) that needs it
+    sizes: dict[str, int] = {}
+    for rev in revs:
+        commit = str(repo.resolve(rev).id)
+        for entry in repo.tree_pointers(commit):
+            needs.setdefault(entry.oid, (entry.path, commit))
+            sizes.setdefault(entry.oid, entry.size)
+    remote = resolve(repo, config, name or None, repo.current_branch())
+    store = remote.open()
+    queue = TransferQueue.for_repo(config)
+    items = [Item(oid, _expected_size(queue.cache, oid, size), needs[oid][0])
+             for oid, size in sizes.items()]
+    report = check_store(queue, store, items, sizes_only)
+    if repair:
+        repair_store(queue, store, items, report)
+    if report.corrupt or report.missing:  # the record of this store is no longer to be trusted
+        queue.known(store.url).bind(None)
+    _print_report(report, store.describe(), needs, len(items), revs, sizes_only, repair)
+    return 1 if report.bad else 0
+
+
+def _print_report(report: StoreReport, where: str, needs: dict[str, tuple[str, str]],
+                  checked: int, revs: list[str], sizes_only: bool, repair: bool) -> None:
+    """One line per bad object (file, oid, commit, what is wrong, whether it was
+    repaired), then one summary line."""
+    for kind, oids in (("corrupt", report.corrupt), ("missing", dict.fromkeys(
+            report.missing, "the store does not have it")), ("unreadable", report.unreadable)):
+        for oid, detail in oids.items():
+            path, commit = needs[oid]
+            state = ("; repaired" if oid in report.repaired else
+                     f"; not repaired: {report.not_repaired[oid]}"
+                     if oid in report.not_repaired else "")
+            warn(f"{kind} in {where}: {path} ({oid}) in commit {commit[:12]}: {detail}{state}")
+    how = "sizes checked" if sizes_only else "re-hashed"
+    summary = (f"{checked} object(s) in {where} for {', '.join(revs)} ({how}): "
+               f"{len(report.ok)} ok, {len(report.corrupt)} corrupt, "
+               f"{len(report.missing)} missing")
+    if report.unreadable:
+        summary += f", {len(report.unreadable)} unreadable (run again)"
+    if repair:
+        summary += f"; repaired {len(report.repaired)}"
+    elif report.corrupt or report.missing:
+        summary += "; `git data fsck --remote --repair` replaces them from the local cache"
+    note(summary)
+
+
+def _expected_size(cache: Cache, oid: str, size: int) -> int:
+    """The size the store's copy must have: the cache copy's when there is one (a pointer's
+    size is only what a commit claims), else the pointer's."""
+    try:
+        return cache.path(oid).stat().st_size
+    except OSError:
+        return size

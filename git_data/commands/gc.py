@@ -1,8 +1,10 @@
 """`git data gc [--dry-run] [--keep-days N]`: free cache space.
 
 An object is kept when any branch, tag, stash, the index or a reflog entry newer than
-``--keep-days`` references it, and also whenever no store is known to hold it (so gc never
-loses the only copy). Stale temporary files from killed writers are removed too.
+``--keep-days`` references it, and also whenever no store holds it at its size: gc asks the
+stores themselves (bulk listings), never the local record of what they hold, so it never
+frees the only copy, even of a store that was emptied or re-created. Stale temporary files
+from killed writers are removed too.
 """
 
 from __future__ import annotations
@@ -13,9 +15,9 @@ import pygit2
 
 from ..cache import Cache
 from ..config import Config
+from ..errors import FatalError
 from ..gitrepo import Repo
-from ..progress import human_bytes, note
-from ..transfer import KnownObjects
+from ..progress import human_bytes, note, warn
 
 DEFAULT_KEEP_DAYS = 14
 
@@ -61,15 +63,18 @@ def gc(repo: Repo, dry_run: bool, keep_days: int) -> int:
     config = Config(repo)
     cache = Cache(config.cache_dir)
     keep = referenced(repo, keep_days)
-    stored = _known_stored(repo, config, cache)
-    freed = removed = kept_unpushed = 0
+    sizes = {}
     for oid in cache.iter_oids():
-        if oid in keep:
+        if oid not in keep:
+            try:
+                sizes[oid] = cache.path(oid).stat().st_size
+            except FileNotFoundError:  # removed meanwhile (another gc)
+                continue
+    held, asked = held_by_stores(repo, config, sizes) if sizes else (set(), [])
+    freed = removed = 0
+    for oid, size in sizes.items():
+        if oid not in held:
             continue
-        if oid not in stored:
-            kept_unpushed += 1
-            continue
-        size = cache.path(oid).stat().st_size
         if not dry_run:
             cache.remove(oid)
         freed += size
@@ -80,20 +85,40 @@ def gc(repo: Repo, dry_run: bool, keep_days: int) -> int:
         if not dry_run:
             tmp.unlink(missing_ok=True)
     verb = "would free" if dry_run else "freed"
+    stores = "" if not sizes else (f" (asked {', '.join(asked)})" if asked else
+                                   " (no store answered)")
     note(f"{verb} {human_bytes(freed)} in {removed} file(s); kept {len(keep)} referenced "
-         f"object(s) and {kept_unpushed} unreferenced object(s) no store is known to hold")
+         f"object(s) and {len(sizes) - len(held)} unreferenced object(s) that no store "
+         f"holds{stores}")
     return 0
 
 
-def _known_stored(repo: Repo, config: Config, cache: Cache) -> set[str]:
+def held_by_stores(repo: Repo, config: Config, sizes: dict[str, int]
+                   ) -> tuple[set[str], list[str]]:
+    """The oids of ``sizes`` that a store holds at that size, asked of each store itself
+    (one bulk listing or stat per object; never the local record, which cannot know that
+    a store was emptied or re-created), and the stores that answered. A store that cannot
+    be reached is named once and holds nothing, so its objects stay in the cache."""
     from ..store.remotes import read_order
 
-    known: set[str] = set()
     try:
         remotes = read_order(repo, config)
-    except Exception:
-        remotes = []
+    except FatalError as exc:
+        warn(f"{exc}; keeping every cache object")
+        return set(), []
+    held: set[str] = set()
+    asked = []
     for remote in remotes:
-        record = KnownObjects(cache, remote.url)
-        known.update(record._load())
-    return known
+        left = [oid for oid in sizes if oid not in held]
+        if not left:
+            break
+        try:
+            store = remote.open()
+            store.check()
+            found = store.object_sizes(left)
+        except FatalError as exc:
+            warn(f"{exc}; keeping the objects only it might hold")
+            continue
+        asked.append(store.describe())
+        held.update(oid for oid, size in found.items() if sizes.get(oid) == size)
+    return held, asked

@@ -179,6 +179,9 @@ def ensure_in_store(config: Config, store: Store, entries: list[PointerEntry]) -
     """Upload what the store lacks of the run's data (normally nothing: it was pushed)."""
     cache = Cache(config.cache_dir)
     known = KnownObjects(cache, store.url)
+    from ..push import bind_record
+
+    bind_record(known, store)  # a record of an emptied or re-created store is not trusted
     unknown = [i for i in dedupe(Item(e.oid, e.size, e.path) for e in entries)
                if not known.contains(i.oid)]
     if not unknown:
