@@ -31,6 +31,7 @@ def filter_process() -> int:
     process = FilterProcess(Cache(config.cache_dir), config.hash_algorithm, PktReader(stdin),
                             PktWriter(stdout), fetcher, str(repo.git_dir),
                             str(repo.workdir or "."), direct)
+    process.require = config.require_hash
     outcome = process.serve()
     summarize(outcome)
     if outcome.smudged and repo.workdir is not None:
