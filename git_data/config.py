@@ -309,8 +309,9 @@ def read_gitdata(workdir: Path) -> bytes:
 
 def _git_parse(text: bytes) -> bytes:
     """``git config --list`` of ``text``; a syntax error is one line naming the line."""
-    proc = subprocess.run(["git", "config", "-z", "-f", "-", "--list"], input=text,
-                          capture_output=True)
+    # --no-includes: an [include] path in a committed file must not read the user's files
+    proc = subprocess.run(["git", "config", "--no-includes", "-z", "-f", "-", "--list"],
+                          input=text, capture_output=True)
     if proc.returncode != 0:
         found = re.search(rb"line (\d+)", proc.stderr)
         where = f"{GITDATA_FILE} line {found[1].decode()}" if found else GITDATA_FILE
