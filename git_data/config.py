@@ -395,16 +395,23 @@ def parse_size(raw: str, what: str = "size") -> int:
     return int(float(match[1]) * _UNITS[match[2].lower()])
 
 
-def set_shared(repo: Repo, key: str, value: str) -> None:
-    """Write a key to the committed ``.gitdata`` file (never through a link there)."""
-    if (repo.root / GITDATA_FILE).is_symlink():
+def shared_file(repo: Repo) -> Path:
+    """The work tree's ``.gitdata``, to be written by `git config -f` (which would write
+    through a link to wherever it points: refused)."""
+    path = repo.root / GITDATA_FILE
+    if path.is_symlink():
         raise FatalError(f"{GITDATA_FILE} is a symbolic link; git-data writes only a regular "
                          "file there (replace the link with the file)")
-    run_git(["config", "-f", str(repo.root / GITDATA_FILE), key, value])
+    return path
+
+
+def set_shared(repo: Repo, key: str, value: str) -> None:
+    """Write a key to the committed ``.gitdata`` file (never through a link there)."""
+    run_git(["config", "-f", str(shared_file(repo)), key, value])
 
 
 def unset_shared_section(repo: Repo, section: str) -> bool:
-    path = repo.root / GITDATA_FILE
+    path = shared_file(repo)
     if not path.exists():
         return False
     out = run_git(["config", "-f", str(path), "--remove-section", section], check=False)

@@ -303,8 +303,9 @@ def test_gitdata_link_is_refused(repo: Repo, tmp_path: Path) -> None:
     target.write_text('[remote "origin"]\n\turl = s3://b/p\n')
     os.symlink(target, repo.path / ".gitdata")
     one_line(repo.data("remote", "list", check=False), ".gitdata is a symbolic link")
-    one_line(repo.data("remote", "add", "x", "s3://b/q", check=False),
-             ".gitdata is a symbolic link")
+    for command in (["remote", "add", "x", "s3://b/q"], ["remote", "remove", "origin"],
+                    ["host", "add", "gpu", "ssh://me@gpu.example"], ["host", "remove", "x"]):
+        one_line(repo.data(*command, check=False), ".gitdata is a symbolic link")
     assert target.read_text() == '[remote "origin"]\n\turl = s3://b/p\n'
 
 

@@ -9,7 +9,7 @@ import urllib.parse
 
 from fsspec.registry import get_filesystem_class, known_implementations, registry
 
-from ..config import GITDATA_FILE, Config, local_url_path, set_shared
+from ..config import GITDATA_FILE, Config, local_url_path, set_shared, shared_file
 from ..errors import FatalError
 from ..gitrepo import Repo, run_git
 from ..progress import note, warn
@@ -121,7 +121,7 @@ def remote_list(repo: Repo, as_json: bool) -> int:
 
 
 def remote_remove(repo: Repo, name: str) -> int:
-    path = repo.root / GITDATA_FILE
+    path = shared_file(repo)
     removed = False
     if path.exists():
         if run_git(["config", "-f", str(path), "--get", f"remote.{name}.url"], check=False):

@@ -14,7 +14,7 @@ import sys
 import urllib.parse
 from dataclasses import asdict, dataclass
 
-from ..config import GITDATA_FILE, Config, set_shared
+from ..config import GITDATA_FILE, Config, set_shared, shared_file
 from ..errors import FatalError
 from ..gitrepo import Repo, run_git
 from .paths import strip_password
@@ -125,7 +125,7 @@ def add(repo: Repo, name: str, url: str, workdir: str | None, python: str | None
 
 def remove(repo: Repo, name: str) -> None:
     removed = False
-    path = repo.root / GITDATA_FILE
+    path = shared_file(repo)
     if path.exists() and run_git(["config", "-f", str(path), "--get", f"host.{name}.url"],
                                  check=False):
         run_git(["config", "-f", str(path), "--remove-section", f"host.{name}"])
