@@ -172,6 +172,10 @@ def test_endpoint_from_gitdata_needs_the_users_trust(repo: Repo) -> None:
     rows, warned = remotes_json(repo)
     assert "endpointurl" not in rows["origin"]
     assert len(warned) == 2 and "git config --global --add data.trustedEndpoint" in warned[0]
+    # Trust given for one command with `git -c` is the user's own too.
+    proc = repo.git("-c", "data.trustedEndpoint=http://127.0.0.1:9", "data", "remote", "list",
+                    "--json")
+    assert json.loads(proc.stdout)[0]["endpointurl"] == "http://127.0.0.1:9"
     # The user's own trust, spelled another way, lets it through, with no warning.
     repo.git("config", "--global", "--add", "data.trustedEndpoint", "HTTP://127.0.0.1:9/")
     rows, warned = remotes_json(repo)
@@ -231,6 +235,15 @@ def test_local_store_folder_needs_the_users_trust(team: tuple[Repo, Path],
     repo.git("config", "--global", "--add", "data.trustedPath", str(tmp_path))
     proc = repo.data("push")
     assert gitdata_warnings(proc.stderr) == [] and len(store_objects(store)) == 1
+
+
+def test_trusted_folder_cannot_be_left_with_dots(repo: Repo, tmp_path: Path) -> None:
+    (tmp_path / "trusted").mkdir()
+    repo.git("config", "--global", "--add", "data.trustedPath", str(tmp_path / "trusted"))
+    escape = f"file://{tmp_path}/trusted/../elsewhere"
+    repo.write(".gitdata", f'[remote "origin"]\n\turl = {escape}\n'.encode())
+    rows, warned = remotes_json(repo)
+    assert rows == {} and len(warned) == 1 and str(tmp_path / "elsewhere") in warned[0]
 
 
 def test_store_under_the_users_git_remote_is_trusted(team: tuple[Repo, Path]) -> None:
