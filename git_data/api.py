@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from . import pointer
 from .cache import Cache, copy_stream
-from .config import Config
+from .config import Config, refuse_weak_pointers
 from .errors import FatalError
-from .gitrepo import Repo
+from .gitrepo import PointerEntry, Repo
 from .hashing import new_hasher
 
 if TYPE_CHECKING:
@@ -120,6 +120,7 @@ class ObjectSource:
         self.repo = repo
         self.config = config or Config(repo)
         self.cache = Cache(self.config.cache_dir)
+        self.require = self.config.require_hash
         self.branch = branch if branch is not None else repo.current_branch()
         self._stores: list[Store] | None = None
         self.last = ""
@@ -132,6 +133,8 @@ class ObjectSource:
         return self._stores
 
     def open(self, oid: str, size: int, where: str, seekable: bool = False) -> BinaryIO:
+        if self.require is not None:
+            refuse_weak_pointers([PointerEntry(where, oid, size)], self.require)
         if self.cache.has(oid):
             self.last = "cache"
             return self.cache.open(oid)

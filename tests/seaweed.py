@@ -237,7 +237,8 @@ class S3:
 @pytest.fixture
 def s3(s3_server: S3Server, isolated_env: Path, monkeypatch: pytest.MonkeyPatch) -> S3:
     """A fresh bucket; the test key in AWS_* variables (as a user would have it); short
-    timeouts in ~/.gitconfig so a stalled connection fails over in seconds; no instance
+    timeouts and the server as a trusted endpoint in ~/.gitconfig (a stalled connection fails
+    over in seconds; clones honour the endpoint their .gitdata names); no instance
     metadata lookups (tests talk to loopback only)."""
     for var in list(os.environ):
         if var.startswith("AWS_"):
@@ -248,4 +249,6 @@ def s3(s3_server: S3Server, isolated_env: Path, monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     with open(isolated_env / ".gitconfig", "a") as config:
         config.write('[data "s3"]\n\tconnectTimeout = 3\n\treadTimeout = 5\n')
+        # the user's own trust in their site's endpoint, which clones' .gitdata names
+        config.write(f"[data]\n\ttrustedEndpoint = {s3_server.endpoint}\n")
     return S3(s3_server, new_bucket(s3_server), isolated_env)

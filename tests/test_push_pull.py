@@ -186,7 +186,8 @@ def test_checkout_with_object_no_store_has(team: tuple[Repo, Path], tmp_path: Pa
 
 def test_store_path_unusable(repo: Repo) -> None:
     populate(repo, {"data/a.bin": b"a" * 1000})
-    repo.data("remote", "add", "origin", "file:///proc/git-data-store", "--default")
+    # personal: a committed .gitdata naming a missing folder is refused before any push
+    repo.data("remote", "add", "origin", "file:///proc/git-data-store", "--personal")
     proc = repo.data("push", check=False)
     assert proc.returncode == 1
     assert "/proc/git-data-store" in proc.stderr and "data/a.bin" in proc.stderr

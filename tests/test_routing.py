@@ -37,6 +37,12 @@ def routed_repo(tmp_path: Path, s3: S3, scratch_url: str, scratch_endpoint: bool
                            [scratch_url, *extra], MAIN_FILE)
 
 
+def trust_folders(root: Path) -> None:
+    """The user's own trust in the team's store folders, which a clone's .gitdata names."""
+    subprocess.run(["git", "config", "--global", "--add", "data.trustedPath", str(root)],
+                   check=True)
+
+
 def pushed_branches(tmp_path: Path, origin: list[str], scratch: list[str],
                     main_file: bytes | None) -> tuple[Repo, Path]:
     """A team repository whose data remote ``origin`` (the default) and ``scratch`` (for
@@ -96,6 +102,7 @@ def test_merge_copies_what_the_target_store_lacks(tmp_path: Path, s3: S3,
     scratch_url = f"s3://{scratch}/project" if scratch_kind == "s3" else (
         tmp_path / "scratch-store").as_uri()
     _, bare = routed_repo(tmp_path, s3, scratch_url, scratch_kind == "s3")
+    trust_folders(tmp_path)
     clone = Repo(tmp_path / "clone")
     Repo(tmp_path).data("clone", str(bare), str(clone.path))
     clone.git("merge", "-q", "--no-edit", "origin/experiments/x",
@@ -142,6 +149,7 @@ def test_switch_reads_the_target_branchs_store_first(tmp_path: Path) -> None:
     copy.parent.mkdir(parents=True)
     copy.write_bytes(b"rotten" + EXPERIMENT_FILE[6:])
 
+    trust_folders(tmp_path)
     clone = Repo(tmp_path / "clone")
     Repo(tmp_path).data("clone", str(bare), str(clone.path))
     clone.git("-c", f"core.hooksPath={tmp_path / 'no-hooks'}", "switch", "-q", "experiments/x")

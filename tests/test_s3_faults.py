@@ -28,6 +28,7 @@ def test_push_and_clone_complete_through_resets_and_stalls(tmp_path: Path, s3: S
                        seed=7).start()
     with open(s3.home / ".gitconfig", "a") as config:  # a stall costs 1.5 s, not a minute
         config.write('[data "s3"]\n\treadTimeout = 1.5\n[data]\n\tretries = 8\n')
+        config.write(f"\ttrustedEndpoint = {proxy.url}\n")  # the clone's .gitdata names it
     try:
         bare = tmp_path / "team.git"
         subprocess.run(["git", "init", "-q", "--bare", str(bare)], check=True)

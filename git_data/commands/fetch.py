@@ -3,7 +3,7 @@ the objects that the named revisions (default HEAD) need."""
 
 from __future__ import annotations
 
-from ..config import Config
+from ..config import Config, refuse_weak_pointers
 from ..errors import FatalError
 from ..gitrepo import PointerEntry, Repo
 from ..materialize import select
@@ -33,6 +33,7 @@ def stores_for(repo: Repo, config: Config, remote_name: str | None) -> list[Remo
 
 def download(repo: Repo, config: Config, entries: list[PointerEntry], remote_name: str | None,
              quiet: bool) -> Result:
+    refuse_weak_pointers(entries, config.require_hash)
     stores = [r.open() for r in stores_for(repo, config, remote_name)]
     queue = TransferQueue.for_repo(config, quiet=quiet)
     return queue.download((Item(e.oid, e.size, e.path) for e in entries), stores)

@@ -35,6 +35,7 @@ def filter_process() -> int:
     process = FilterProcess(Cache(config.cache_dir), config.hash_algorithm, PktReader(stdin),
                             PktWriter(stdout), fetcher, str(repo.git_dir),
                             str(repo.workdir or "."), direct)
+    process.require = config.require_hash
     outcome = process.serve()
     summarize(outcome)
     try:

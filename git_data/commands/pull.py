@@ -4,7 +4,7 @@ from what the cache already has)."""
 from __future__ import annotations
 
 from ..cache import Cache
-from ..config import Config
+from ..config import Config, refuse_weak_pointers
 from ..gitrepo import Repo
 from ..materialize import holds_pointer, materialize, select
 from ..progress import note
@@ -32,6 +32,7 @@ def checkout(repo: Repo, include: list[str] | None, exclude: list[str] | None,
              quiet: bool) -> int:
     config = Config(repo)
     entries = select(repo.index_pointers(), include, exclude)
+    refuse_weak_pointers(entries, config.require_hash)
     written, missing = materialize(repo, Cache(config.cache_dir), entries)
     if not quiet:
         note(f"wrote {written} file(s)" + (f"; {missing} not in the cache (run `git data "

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import urllib.parse
 
 from fsspec.registry import get_filesystem_class, known_implementations, registry
 
-from ..config import GITDATA_FILE, Config, set_shared
+from ..config import GITDATA_FILE, Config, local_url_path, set_shared, shared_file
 from ..errors import FatalError
 from ..gitrepo import Repo, run_git
 from ..progress import note, warn
@@ -38,6 +39,8 @@ def remote_add(repo: Repo, name: str, url: str, default: bool,
                 repo.git("config", f"data.remote.{name}.{key}", value)
             else:
                 set_shared(repo, f"remote.{name}.{key}", value)
+    if not personal:
+        _trust_here(repo, url, options.get("endpointurl"))
     if default:
         set_shared(repo, "data.remote", name)
     for pattern in routes:
@@ -46,6 +49,29 @@ def remote_add(repo: Repo, name: str, url: str, default: bool,
     where = ".git/config (only this clone)" if personal else f"{GITDATA_FILE} (commit it to share)"
     note(f"data remote {name} -> {url} written to {where}")
     return 0
+
+
+def _trust_here(repo: Repo, url: str, endpoint: str | None) -> None:
+    """Whoever adds a shared remote trusts its endpoint and folder in this clone's
+    .git/config (a committed .gitdata alone is trusted by no one: other clones add
+    ``data.trustedEndpoint`` / ``data.trustedPath`` themselves). A new local store's folder
+    is made here, one level deep, so that a later push never creates a mistyped path."""
+    config = Config(repo)
+    if endpoint and not config.trusted_endpoint(endpoint):
+        repo.git("config", "--add", "data.trustedEndpoint", endpoint)
+    folder = local_url_path(url, repo.root)
+    if folder is None:
+        return
+    folder = os.path.normpath(folder)
+    if not config.trusted_folder(folder):
+        repo.git("config", "--add", "data.trustedPath", folder)
+    try:
+        os.mkdir(folder)
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        warn(f"cannot create the store folder {folder} ({exc.strerror}); create it before "
+             "the first push")
 
 
 def check_url(name: str, url: str, endpoint: str | None) -> None:
@@ -95,7 +121,7 @@ def remote_list(repo: Repo, as_json: bool) -> int:
 
 
 def remote_remove(repo: Repo, name: str) -> int:
-    path = repo.root / GITDATA_FILE
+    path = shared_file(repo)
     removed = False
     if path.exists():
         if run_git(["config", "-f", str(path), "--get", f"remote.{name}.url"], check=False):

@@ -63,6 +63,7 @@ class FilterProcess:
         self.worktree = worktree  # pathnames from git are relative to its top
         self._written: dict[str, written.Written] | None = None
         self.direct = direct  # large files the post-checkout hook writes (see direct.py)
+        self.require: str | None = None  # data.requireHash: the only algorithm smudged
 
     # ----- protocol ----------------------------------------------------------------------
     def handshake(self) -> None:
@@ -280,6 +281,11 @@ class FilterProcess:
         if ptr is None:  # not a pointer: ordinary content passes through untouched
             spool.seek(0)
             self.respond(spool)  # type: ignore[arg-type]
+            return
+        if self.require is not None and ptr.algo != self.require:
+            warn(f"{path}: pointer {ptr.algo} is not {self.require}, which data.requireHash "
+                 "demands; left as a pointer, nothing read")
+            self.respond(head)
             return
         if self.direct is not None and self.direct.wants(ptr.size):
             self.direct.record(path, ptr.oid, ptr.size)

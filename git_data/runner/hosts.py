@@ -1,7 +1,9 @@
 """Hosts that runs go to: the built-in ``local`` and SSH hosts.
 
-Hosts for everyone live in the committed ``.gitdata`` (``[host "NAME"] url, workdir, python``);
-personal ones in git config (``data.host.NAME.url`` ...), which wins for the same name. The
+Hosts for everyone live in the committed ``.gitdata`` (``[host "NAME"] url, workdir``: an
+ssh:// URL only, never the local host, never a ``python`` command, as
+:mod:`git_data.config`'s allowlist has it); personal ones in git config
+(``data.host.NAME.url``, ``.workdir``, ``.python``), which wins for the same name. The
 default host is ``data.host`` (git config or ``.gitdata``), else ``local``.
 """
 
@@ -12,7 +14,7 @@ import sys
 import urllib.parse
 from dataclasses import asdict, dataclass
 
-from ..config import GITDATA_FILE, Config, set_shared
+from ..config import GITDATA_FILE, Config, set_shared, shared_file
 from ..errors import FatalError
 from ..gitrepo import Repo, run_git
 from .paths import strip_password
@@ -108,7 +110,8 @@ def add(repo: Repo, name: str, url: str, workdir: str | None, python: str | None
     for key, value in values.items():
         if value is None:
             continue
-        if personal:
+        # .gitdata may name neither a command nor a folder of this machine (the local host)
+        if personal or key == "python" or name == "local":
             repo.git("config", f"data.host.{name}.{key}", value)
         else:
             set_shared(repo, f"host.{name}.{key}", value)
@@ -122,7 +125,7 @@ def add(repo: Repo, name: str, url: str, workdir: str | None, python: str | None
 
 def remove(repo: Repo, name: str) -> None:
     removed = False
-    path = repo.root / GITDATA_FILE
+    path = shared_file(repo)
     if path.exists() and run_git(["config", "-f", str(path), "--get", f"host.{name}.url"],
                                  check=False):
         run_git(["config", "-f", str(path), "--remove-section", f"host.{name}"])

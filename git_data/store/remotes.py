@@ -1,8 +1,10 @@
 """Which store a command talks to: named data remotes, branch routing and the embedded default.
 
 Sources, later ones overriding earlier: the committed ``.gitdata`` (``[remote "NAME"] url``,
-``[branch "PATTERN"] remote``, ``[data] remote``) and per-user git config
-(``data.remote.NAME.*`` for URLs, endpoints, profiles and secrets that must not be shared).
+``[branch "PATTERN"] remote``, ``[data] remote``), as far as :mod:`git_data.config`'s
+allowlist lets it (an endpoint or local folder only where the user's config trusts it), and
+per-user git config (``data.remote.NAME.*`` for URLs, endpoints, profiles and secrets that
+must not be shared).
 With no data remote at all, a git remote that is a local path stores its data in
 ``<that repository>/data``, so ``git clone /srv/repo.git`` works with no set-up.
 """
@@ -16,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..config import Config
+from ..config import Config, local_url_path
 from ..errors import FatalError
 from ..gitrepo import Repo
 from . import Store, open_store
@@ -35,14 +37,26 @@ class Remote:
     options: dict[str, str] = field(default_factory=dict)
     secrets: dict[str, str] = field(default_factory=dict, repr=False)
     tuning: dict[str, str] = field(default_factory=dict, compare=False)
+    origin: str = field(default="", compare=False)  # ".gitdata line N" for a committed URL
 
     def open(self) -> Store:
+        if self.origin:
+            self._check_folder()
         return open_store(self.url, self.name, storage_options(self),
                           tuple(self.secrets.values()))
 
     @property
     def is_s3(self) -> bool:
         return self.url.startswith(("s3://", "s3a://"))
+
+    def _check_folder(self) -> None:
+        """A committed local store must exist: a typo in ``.gitdata`` is not a new store
+        created, parents and all, wherever it points."""
+        folder = local_url_path(self.url, Path("/"))  # committed URLs are absolute
+        if folder and not os.path.isdir(folder):
+            raise FatalError(f"{self.origin}: data remote {self.name} is the folder {folder}, "
+                             f"which does not exist; create it (mkdir {folder}) or fix the "
+                             "URL; nothing was moved")
 
 
 def storage_options(remote: Remote) -> dict[str, Any]:
@@ -60,7 +74,7 @@ def configured(config: Config) -> dict[str, Remote]:
     for name in config.subsections("remote"):
         url = config.get_shared(f"remote.{name}.url")
         if url:
-            remotes[name] = Remote(name, url)
+            remotes[name] = Remote(name, url, origin=config.where(f"remote.{name}.url"))
     for sub in config.subsections("data"):
         match = re.fullmatch(r"remote\.(.+)", sub)
         if not match:
@@ -69,7 +83,7 @@ def configured(config: Config) -> dict[str, Remote]:
         url = config.get(f"data.remote.{name}.url")
         remote = remotes.setdefault(name, Remote(name, url or ""))
         if url:
-            remote.url = url
+            remote.url, remote.origin = url, ""
     for name, remote in remotes.items():
         for key in OPTION_KEYS:
             value = config.get(f"data.remote.{name}.{key}") or config.get_shared(
@@ -127,14 +141,10 @@ def _git_remote_url(repo: Repo, name: str, config: Config | None) -> str:
 
 
 def local_path(url: str, repo: Repo) -> Path | None:
-    if not url:
-        return None
-    if url.startswith("file://"):
-        return Path(url[len("file://"):])
-    if "://" in url or re.match(r"^[^/]+:", url):  # ssh://, https://, host:path
-        return None
-    base = repo.workdir or repo.git_dir
-    return Path(os.path.normpath(base / os.path.expanduser(url)))
+    """The folder of a git remote's URL when it is a local path (ssh://, https:// and
+    host:path are not)."""
+    path = local_url_path(url, repo.workdir or repo.git_dir)
+    return Path(path) if path else None
 
 
 def resolve(repo: Repo, config: Config, name: str | None = None, branch: str | None = None,
@@ -150,6 +160,8 @@ def resolve(repo: Repo, config: Config, name: str | None = None, branch: str | N
     wanted = name or routed or default_name(config, remotes)
     if wanted and wanted in remotes:
         return remotes[wanted]
+    if not name and not routed and wanted:
+        _check_default(repo, config, wanted, remotes)
     if name and name not in remotes and not git_url:
         git_url = _git_remote_url(repo, name, config)
         found = embedded(repo, name, git_url) if git_url else None
@@ -164,6 +176,18 @@ def resolve(repo: Repo, config: Config, name: str | None = None, branch: str | N
     raise FatalError("no data store is configured for this repository; add one with "
                      "`git data remote add origin s3://bucket/prefix --default` (or a local "
                      "folder: file:///srv/data)")
+
+
+def _check_default(repo: Repo, config: Config, chosen: str, remotes: dict[str, Remote]
+                   ) -> None:
+    """``data.remote`` naming neither a data remote nor a git remote is a mistake, not a
+    quiet detour to the embedded store."""
+    if _git_remote_url(repo, chosen, config):
+        return
+    where = "git config" if config.get_git("data.remote") else config.where("data.remote")
+    raise FatalError(f"{where}: data.remote = '{chosen}' names no data remote (known: "
+                     f"{', '.join(remotes) or 'none'}); add it with `git data remote add "
+                     f"{chosen} URL` or fix the name; nothing was moved")
 
 
 def read_order(repo: Repo, config: Config, branch: str | None = None) -> list[Remote]:
