@@ -373,16 +373,16 @@ class S3Store(Store):
             raise
 
     # ----- uploads a killed push left behind ---------------------------------------------
-    def abort_stale_uploads(self, max_age_s: float = STALE_UPLOAD_AGE_S) -> int:
+    def abort_stale_uploads(self, max_age_s: float | None = None) -> int:
         """Abort the multipart uploads of objects that pushes started and never finished (a
         killed push leaves its parts stored, and billed, until aborted). An upload counts as
         git-data's own only when its key is exactly an object key under this store's
         ``objects/`` (``objects/<h[:2]>/<h[2:4]>/<h>``, ``h`` an xxh128 or sha256 digest:
-        content addresses nothing else writes) and it began more than ``max_age_s`` ago, far
-        longer than any live upload takes. Returns how many were aborted; at most
-        ``STALE_UPLOAD_PAGES`` pages are listed per call."""
+        content addresses nothing else writes) and it began more than ``max_age_s``
+        (default ``STALE_UPLOAD_AGE_S``) ago, far longer than any live upload takes. Returns
+        how many were aborted; at most ``STALE_UPLOAD_PAGES`` pages are listed per call."""
         prefix = self._key(STALE_PROBE_OID).rsplit("/", 3)[0] + "/"
-        cutoff = time.time() - max_age_s
+        cutoff = time.time() - (STALE_UPLOAD_AGE_S if max_age_s is None else max_age_s)
 
         async def sweep() -> int:
             stale: list[tuple[str, str]] = []
