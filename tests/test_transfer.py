@@ -123,3 +123,30 @@ def test_an_impossible_size_is_never_asked_for(tmp_path: Path) -> None:
     result = queue.download([huge], [Store(str(tmp_path / "no-such-store"))])
     assert [f.item.path for f in result.failed] == ["huge.bin"]
     assert "impossible" in result.failed[0].error
+
+
+def test_a_pointer_of_an_impossible_size_is_named_and_left_alone(team: tuple[Repo, Path],
+                                                                  tmp_path: Path) -> None:
+    """A committed pointer of size 10**20 - 1 (past the clean filter, as a hostile commit
+    carries it): checking it out names the file in one line and leaves the pointer text;
+    a pull asks no store for it and writes nothing."""
+    repo, bare = team
+    text = pointer_text("xxh128:" + "c" * 32, 10**20 - 1)
+    sha = repo.run("git", "hash-object", "-w", "--no-filters", "--stdin", input=text
+                   ).stdout.strip()
+    repo.git("update-index", "--add", "--cacheinfo", f"100644,{sha},data/absurd.bin")
+    repo.git("add", ".gitattributes")
+    repo.git("commit", "-q", "-m", "absurd")
+    repo.git("push", "-q", "origin", "main")
+    Repo(tmp_path).data("clone", str(bare), "copy", "--no-data")
+    clone = Repo(tmp_path / "copy")
+    (clone.path / "data" / "absurd.bin").unlink()
+    started = time.monotonic()
+    proc = clone.git("checkout", "--", "data/absurd.bin")
+    lines = [x for x in proc.stderr.splitlines() if x.startswith("git-data:")]
+    assert len(lines) == 1 and "data/absurd.bin" in lines[0], proc.stderr
+    assert "beyond the largest possible file" in lines[0]
+    assert clone.read("data/absurd.bin") == text
+    clone.data("pull")
+    assert time.monotonic() - started < 30
+    assert clone.read("data/absurd.bin") == text and clone.cache_objects() == []
