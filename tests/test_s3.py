@@ -414,3 +414,48 @@ def test_stale_multipart_uploads_of_objects_are_aborted_on_the_next_push(
     result = TransferQueue(cache, quiet=True).upload([Item(oid, len(content), "f")], store)
     assert result.ok and len(s3.objects()) == 1
     assert pending() == set(others)
+
+
+def test_a_failing_range_stops_its_siblings_before_it_is_raised() -> None:
+    """The ranges in flight beside a failing one are cancelled and have stopped when the
+    error is raised (so the file can be closed); the ranges not yet started never start."""
+    import asyncio
+
+    from git_data.store.s3 import _all_or_none
+
+    stopped: list[int] = []
+
+    async def work(job: int) -> None:
+        if job == 1:
+            await asyncio.sleep(0.01)
+            raise ConnectionResetError("reset")
+        try:
+            await asyncio.sleep(30)
+        finally:
+            stopped.append(job)
+
+    started = time.monotonic()
+    with pytest.raises(ConnectionResetError):
+        asyncio.run(_all_or_none(work, range(10**18), 4))  # never a list of the jobs
+    assert sorted(stopped) == [0, 2, 3]
+    assert time.monotonic() - started < 5
+
+
+def test_a_closed_range_file_never_writes_into_a_reused_descriptor(tmp_path: Path) -> None:
+    import os
+
+    from git_data.store.s3 import _RangeFile
+
+    target = _RangeFile(os.open(tmp_path / "a", os.O_WRONLY | os.O_CREAT), 100)
+    target.write_at(b"x" * 10, 90)
+    with pytest.raises(ValueError, match="outside the object"):
+        target.write_at(b"x" * 11, 90)
+    target.close()
+    other = os.open(tmp_path / "b", os.O_WRONLY | os.O_CREAT)  # most likely the same number
+    try:
+        with pytest.raises(ValueError, match="after it was closed"):
+            target.write_at(b"late", 0)
+    finally:
+        os.close(other)
+    assert (tmp_path / "b").read_bytes() == b""
+    assert (tmp_path / "a").read_bytes() == b"\0" * 90 + b"x" * 10

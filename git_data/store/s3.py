@@ -496,16 +496,15 @@ class S3Store(Store):
         """Fetch a large object of ``size`` bytes (the caller has checked that size against
         the store's) into the open, empty file ``fd`` (which this call owns from then on and
         closes) as concurrent ranged GETs written at their offsets: one stream alone does not
-        fill the link. Memory stays bounded
-        (``RANGE_CONCURRENCY`` bodies in flight, read a MiB at a time, ranges handed out one
-        by one); the caller hashes the file before it becomes an object.
+        fill the link. Memory stays bounded (``RANGE_CONCURRENCY`` bodies in flight, read a
+        MiB at a time, ranges handed out one by one); the caller hashes the file before it
+        becomes an object.
 
         The first failing range cancels the others and waits until every one has stopped
         before the file is closed, and all writes go through a :class:`_RangeFile`, which owns
         its descriptor: a late write raises instead of landing in whichever file has reused
         the number (another download's object, say)."""
-        target = _RangeFile(fd, size)
-        key = self._key(oid)
+        target = _RangeFile(fd, size)  # first: whatever fails below, the file is closed
 
         async def part(start: int) -> None:
             end = min(size, start + RANGE_SIZE)
@@ -527,6 +526,7 @@ class S3Store(Store):
                 raise ConnectionError(f"short read of {key} bytes {start}-{end - 1}")
 
         try:
+            key = self._key(oid)
             self.call(lambda: self.run(_all_or_none(part, range(0, size, RANGE_SIZE),
                                                     RANGE_CONCURRENCY)), retries=0)
         finally:
