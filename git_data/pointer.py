@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 VERSION = "git-data/1"
 MAX_POINTER_SIZE = 200
+MAX_SIZE = 2**63 - 1  # the largest file size (off_t); a pointer claiming more is corrupt
 LFS_VERSION = "https://git-lfs.github.com/spec/v1"
 
 # Algorithm name -> length of its hex digest.
@@ -64,8 +65,9 @@ class Pointer:
 def parse(data: bytes) -> Pointer | None:
     """Return the pointer ``data`` holds, or None when it is ordinary content.
 
-    Raises PointerError for a pointer of an unknown git-data version or hash algorithm,
-    so the caller can name the file instead of storing or returning the wrong bytes.
+    Raises PointerError for a pointer of an unknown git-data version or hash algorithm, or
+    of a size beyond ``MAX_SIZE``, so the caller can name the file instead of storing or
+    returning the wrong bytes.
     """
     if len(data) > MAX_POINTER_SIZE or not data.startswith(_VERSION_PREFIX):
         return None
@@ -83,7 +85,7 @@ def parse(data: bytes) -> Pointer | None:
                            f"(known: {', '.join(sorted(ALGORITHMS))}); upgrade git-data")
     if len(hexdigest) != ALGORITHMS[algo]:
         return None
-    return Pointer(oid=f"{algo}:{hexdigest}", size=int(match["size"]))
+    return Pointer(oid=f"{algo}:{hexdigest}", size=_size(match["size"]))
 
 
 def parse_lfs(data: bytes) -> Pointer | None:
@@ -93,7 +95,17 @@ def parse_lfs(data: bytes) -> Pointer | None:
     match = _LFS_RE.match(data)
     if match is None:
         return None
-    return Pointer(oid=f"sha256:{match['hex'].decode()}", size=int(match["size"]))
+    return Pointer(oid=f"sha256:{match['hex'].decode()}", size=_size(match["size"]))
+
+
+def _size(digits: bytes) -> int:
+    """A pointer's size, refused beyond ``MAX_SIZE``: no file is that large, and a size read
+    from a pointer sizes downloads (ranges, buffers) before any byte has arrived."""
+    size = int(digits)
+    if size > MAX_SIZE:
+        raise PointerError(f"pointer size {size} is beyond the largest possible file "
+                           f"({MAX_SIZE} bytes); the pointer is corrupt, fix or remove it")
+    return size
 
 
 def looks_like_pointer(data: bytes) -> bool:

@@ -38,7 +38,7 @@ from .gitrepo import Repo
 from .hashing import hash_file
 from .progress import Progress, warn
 from .store import CHUNK, Store, StoreError, TransientStoreError, link_into
-from .store.errors import backoff
+from .store.errors import WrongSize, backoff
 
 if TYPE_CHECKING:
     import concurrent.futures as cf
@@ -49,6 +49,8 @@ SMALL_OBJECT = 1 << 20  # below this, a store with a bulk API moves objects in r
 LARGE_OBJECT = 64 << 20  # from this size, a store that can fetches in concurrent ranges
 BATCH_OBJECTS = 256
 BATCH_BYTES = 64 << 20
+MAX_CAUSES = 10  # lines of failure causes printed; more are counted
+NAMED_FILES = 3  # files named in a line about a cause that affects many
 
 
 @dataclass(frozen=True)
@@ -79,11 +81,33 @@ class Result:
         return not self.failed
 
     def raise_for_failures(self, verb: str) -> None:
-        if self.failed:
-            for failure in self.failed:
-                warn(f"could not {verb} {failure.message()}")
-            raise FatalError(f"{len(self.failed)} object(s) failed to {verb}; the others "
-                             "completed, run the command again to retry")
+        """One line per cause (store and error), with the number of files it affects and a
+        few of their names, not one line per file: a refused credential is one line for
+        10,000 files. The last line is the command's error."""
+        if not self.failed:
+            return
+        causes: dict[tuple[str, str], list[Failure]] = {}
+        for failure in self.failed:
+            causes.setdefault((failure.store, failure.error), []).append(failure)
+        lines = [_cause_line(verb, group) for group in causes.values()]
+        summary = (f"{len(self.failed)} object(s) failed to {verb}; the others completed, "
+                   "run the command again to retry")
+        if len(lines) == 1:
+            raise FatalError(f"{lines[0]} ({summary})")
+        for line in lines[:MAX_CAUSES]:
+            warn(line)
+        if len(lines) > MAX_CAUSES:
+            warn(f"... and {len(lines) - MAX_CAUSES} other causes")
+        raise FatalError(f"{summary} ({len(lines)} causes above)")
+
+
+def _cause_line(verb: str, group: list[Failure]) -> str:
+    first = group[0]
+    if len(group) == 1:
+        return f"could not {verb} {first.message()}"
+    names = ", ".join(f.item.path for f in group[:NAMED_FILES])
+    more = ", ..." if len(group) > NAMED_FILES else ""
+    return f"could not {verb} {len(group)} files ({names}{more}) from {first.store}: {first.error}"
 
 
 class PermanentError(Exception):
@@ -285,6 +309,7 @@ class TransferQueue:
         todo = [i for i in todo if self.cache.has(i.oid)]
         if todo:
             store.check()  # wrong credentials, no bucket, no endpoint: one line, nothing sent
+            _abort_stale_uploads(store)
         # sizes come with the listing (S3) or a stat (a folder): a copy of the wrong size is
         # replaced below, never taken for the object
         sizes = store.object_sizes(i.oid for i in todo) if todo else {}
@@ -341,6 +366,10 @@ class TransferQueue:
         result = Result()
         todo = []
         for item in dedupe(items):
+            if not 0 <= item.size <= pointer.MAX_SIZE:  # no file is that large: never asked for
+                result.failed.append(Failure(item, "its pointer", f"size {item.size} is "
+                                             "impossible; the pointer is corrupt"))
+                continue
             (result.skipped if self.cache.has(item.oid) else todo).append(item)
         if not todo:
             return result
@@ -362,18 +391,20 @@ class TransferQueue:
         return result
 
     def _deliver(self, store: Store, batch: list[Item],
-                 get_many: Callable[[list[str]], dict[str, bytes | BaseException]]
+                 get_many: Callable[..., dict[str, bytes | BaseException]]
                  ) -> dict[str, BaseException | None]:
-        """One round of small downloads: each body is verified against its oid before it
-        enters the cache."""
+        """One round of small downloads: each body is verified against its pointer's size
+        (the store refuses another length from the headers) and its oid before it enters
+        the cache."""
         outcome: dict[str, BaseException | None] = {}
-        for oid, got in get_many([i.oid for i in batch]).items():
+        sizes = {i.oid: i.size for i in batch}
+        for oid, got in get_many(list(sizes), sizes).items():
             if isinstance(got, BaseException):
                 outcome[oid] = got
                 continue
             try:
-                write_verified(self.cache, store, oid, [got])
-            except PermanentError as exc:
+                write_verified(self.cache, store, oid, [got], sizes.get(oid))
+            except (PermanentError, WrongSize) as exc:
                 outcome[oid] = exc
                 continue
             outcome[oid] = None
@@ -399,7 +430,9 @@ class TransferQueue:
 
 def usable(stores: list[Store]) -> list[Store]:
     """The stores that answer (see Store.check); a broken one is named once and skipped, and
-    when none answers the first one's error is the command's one-line error."""
+    when none answers the first one's error is the command's one-line error. A local folder
+    that does not exist is no fallback for a store that refused us: it holds nothing, and
+    reading from it would turn one refusal into a "not in" line for every file."""
     good, errors = [], []
     for store in stores:
         try:
@@ -407,6 +440,8 @@ def usable(stores: list[Store]) -> list[Store]:
             good.append(store)
         except StoreError as exc:
             errors.append(exc)
+    if errors:
+        good = [s for s in good if not _absent_folder(s)]
     if not good and errors:
         raise errors[0]
     for exc in errors:
@@ -414,25 +449,56 @@ def usable(stores: list[Store]) -> list[Store]:
     return good
 
 
+def _absent_folder(store: Store) -> bool:
+    """A local-folder store whose folder does not exist (an embedded ``<repo>/data`` never
+    pushed to, say)."""
+    return bool(getattr(store, "local", False)) and not os.path.isdir(store.root)
+
+
 def download_object(cache: Cache, store: Store, oid: str, link: bool = False,
-                    size: int = 0) -> None:
+                    size: int | None = None) -> None:
+    """Fetch ``oid`` from ``store`` into the cache, verified. ``size`` (a pointer's, so
+    untrusted) is checked against the store's own size of the object before any byte moves
+    where the store tells it (a local file's size, an S3 HEAD or GET's headers), and against
+    the bytes that arrive in any case; a mismatch is a :class:`WrongSize`."""
     if cache.has(oid):
         return
     local = store.local_object_path(oid) if link else None
-    if local is not None and _link_verified(cache, store, oid, local):
+    if local is not None and _link_verified(cache, store, oid, local, size):
         return
-    if size >= LARGE_OBJECT and hasattr(store, "download_to"):
+    if size is not None and size >= LARGE_OBJECT and hasattr(store, "download_to"):
         _download_in_ranges(cache, store, oid, size)
         return
     with store.open_object(oid) as source:
-        write_verified(cache, store, oid, iter(lambda: source.read(CHUNK), b""))
+        announced = _announced_size(source)
+        if size is not None and announced is not None and announced != size:
+            raise WrongSize(store.describe(), oid, announced, size)
+        write_verified(cache, store, oid, iter(lambda: source.read(CHUNK), b""), size)
 
 
-def write_verified(cache: Cache, store: Store, oid: str, chunks: Iterable[bytes]) -> None:
-    """Stream bytes read from ``store`` into the cache as ``oid``; a mismatch leaves nothing."""
+def _announced_size(source: object) -> int | None:
+    """The size an open store object says it has (fsspec files and S3 bodies: ``size``; a
+    local file: its ``fstat``), or None."""
+    size = getattr(source, "size", None)
+    if isinstance(size, int) and size >= 0:
+        return size
+    try:
+        return os.fstat(source.fileno()).st_size  # type: ignore[attr-defined]
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def write_verified(cache: Cache, store: Store, oid: str, chunks: Iterable[bytes],
+                   size: int | None = None) -> None:
+    """Stream bytes read from ``store`` into the cache as ``oid``; a mismatch with the oid or
+    with ``size`` (stopped at the first byte beyond it) leaves nothing."""
     with cache.writer(pointer.split_oid(oid)[0]) as writer:
         for chunk in chunks:
+            if size is not None and writer.size + len(chunk) > size:
+                raise WrongSize(store.describe(), oid, f"more than {size}", size)
             writer.write(chunk)
+        if size is not None and writer.size != size:
+            raise WrongSize(store.describe(), oid, writer.size, size)
         try:
             writer.commit(expected_oid=oid)
         except FatalError as exc:
@@ -441,31 +507,52 @@ def write_verified(cache: Cache, store: Store, oid: str, chunks: Iterable[bytes]
 
 def _download_in_ranges(cache: Cache, store: Store, oid: str, size: int) -> None:
     """A large object in concurrent ranges (see S3Store.download_to), hashed once complete;
-    only then is it renamed into the cache."""
-    tmp = _tmp_name(cache, "ranges")
-    tmp.touch()
+    only then is it renamed into the cache. Its size is the store's, checked against the
+    pointer's first: ranges are never planned from a pointer alone."""
+    stored = store.object_sizes([oid]).get(oid)  # type: ignore[attr-defined]
+    if stored is None:
+        raise FileNotFoundError(f"{oid} is not in {store.describe()}")
+    if stored != size:
+        raise WrongSize(store.describe(), oid, stored, size)
+    fd, name = cache.new_tmp_file(cache.tmp_dir_str)  # O_EXCL, an unpredictable name
+    tmp = Path(name)
     try:
-        store.download_to(oid, size, str(tmp))  # type: ignore[attr-defined]
-        _adopt_verified(cache, store, oid, tmp)
+        store.download_to(oid, size, fd)  # type: ignore[attr-defined]  # (owns fd now)
+        _adopt_verified(cache, store, oid, tmp, size)
     finally:
         tmp.unlink(missing_ok=True)
 
 
-def _link_verified(cache: Cache, store: Store, oid: str, source: str) -> bool:
-    """Hard-link a local store's object into the cache after hashing it (a link shares the
-    inode, so this checks the very bytes the cache will hold). False: copy instead."""
+def _link_verified(cache: Cache, store: Store, oid: str, source: str,
+                   size: int | None = None) -> bool:
+    """Hard-link a local store's object into the cache after checking its size and hashing
+    it (a link shares the inode, so this checks the very bytes the cache will hold). False:
+    copy instead."""
     tmp = _tmp_name(cache, "link")
     if not link_into(source, str(tmp)):
         if not os.path.exists(source):
             raise FileNotFoundError(source)
         return False
     try:
-        _adopt_verified(cache, store, oid, tmp)
+        _adopt_verified(cache, store, oid, tmp, size)
     except PermissionError:  # e.g. another user's object we may not make read-only
         return False
     finally:
         tmp.unlink(missing_ok=True)
     return True
+
+
+def _abort_stale_uploads(store: Store) -> None:
+    """Before a push uploads: abort the uploads killed pushes left in the store (S3: see
+    S3Store.abort_stale_uploads). Housekeeping only: a store that refuses it (no permission
+    to list uploads, say) is not a reason to stop the push."""
+    abort = getattr(store, "abort_stale_uploads", None)
+    if abort is None:
+        return
+    try:
+        abort()
+    except StoreError:
+        pass
 
 
 def _tmp_name(cache: Cache, kind: str) -> Path:
@@ -502,8 +589,12 @@ def run_parallel(work: Callable[[Item], None], items: list[Item], workers: int) 
             thread.join()
 
 
-def _adopt_verified(cache: Cache, store: Store, oid: str, tmp: Path) -> None:
-    """Hash a complete file from ``store`` and rename it into the cache as ``oid``."""
+def _adopt_verified(cache: Cache, store: Store, oid: str, tmp: Path,
+                    expected: int | None = None) -> None:
+    """Check the size of a complete file from ``store`` (before hashing: a wrong one costs
+    a stat, not a read), hash it and rename it into the cache as ``oid``."""
+    if expected is not None and (found := os.stat(tmp).st_size) != expected:
+        raise WrongSize(store.describe(), oid, found, expected)
     actual, size = hash_file(str(tmp), pointer.split_oid(oid)[0])
     if actual != oid:
         raise _corrupt_copy(store, f"{oid} hashes to {actual}, {size} bytes")
@@ -552,7 +643,7 @@ class FilterFetcher:
             if branch not in self._stores:
                 from .store.remotes import read_order
 
-                stores = []
+                stores, refused = [], False
                 for remote in read_order(self.repo, self.config, branch):
                     try:
                         store = remote.open()
@@ -560,7 +651,9 @@ class FilterFetcher:
                         stores.append(store)
                     except FatalError as exc:
                         warn(str(exc))
-                self._stores[branch] = stores
+                        refused = True
+                self._stores[branch] = [s for s in stores if not (refused and
+                                                                  _absent_folder(s))]
             return self._stores[branch]
 
     def submit(self, oid: str, size: int, path: str, ref: str | None = None

@@ -10,6 +10,12 @@ sends but never forwards anything again, like a hung server, until the client gi
     proxy = FaultProxy(("127.0.0.1", 8333), reset=0.05, stall=0.01, seed=1).start()
     ... use proxy.url as the endpoint ...
     proxy.stop(); proxy.counts -> {"connections": 40, "requests": 700, "resets": 31, ...}
+
+Faults can also be aimed: ``pick(head)`` sees the start of each request (its request line
+and headers) and returns a fate for it, ``(kind, after)``, or None for the random draw.
+Besides "reset", "stall" and "pass" there is "slow": the answer passes, a 64 KiB read at a
+time with a pause after each (about 1 MB/s), so a transfer is still under way when a fault
+elsewhere strikes; and "slow-reset", slow until it is reset after ``after`` bytes.
 """
 
 from __future__ import annotations
@@ -21,14 +27,19 @@ import struct
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 
 STALL_HOLD_S = 60.0
+SLOW_PAUSE_S = 0.05  # after each read forwarded from the server in a "slow" exchange
+Fate = tuple[str, int]
 
 
 class FaultProxy:
     def __init__(self, target: tuple[str, int], reset: float = 0.1, stall: float = 0.02,
-                 max_bytes: int = 200_000, seed: int = 0) -> None:
+                 max_bytes: int = 200_000, seed: int = 0,
+                 pick: Callable[[bytes], Fate | None] | None = None) -> None:
         self.target = target
+        self.pick = pick
         self.reset = reset
         self.stall = stall
         self.max_bytes = max_bytes
@@ -56,12 +67,15 @@ class FaultProxy:
         self._stop.set()
         self._listener.close()
 
-    def _fate(self) -> tuple[str, int]:
+    def _fate(self, head: bytes) -> Fate:
         with self._lock:
             draw = self._rng.random()
             after = self._rng.randrange(self.max_bytes)
         if not self.enabled:
             return "pass", 0
+        picked = self.pick(head) if self.pick is not None else None
+        if picked is not None:
+            return picked
         if draw < self.reset:
             return "reset", after
         if draw < self.reset + self.stall:
@@ -105,17 +119,19 @@ class FaultProxy:
                     if not data:
                         return
                     if source is client and answered:  # a new request: a new fate
-                        kind, after = self._fate()
+                        kind, after = self._fate(data)
                         moved, answered = 0, False
                         with self._lock:
                             self.counts["requests"] += 1
                     answered = answered or source is upstream
-                    if kind != "pass" and moved + len(data) >= after:
+                    if kind in ("reset", "stall", "slow-reset") and moved + len(data) >= after:
                         key.data.sendall(data[:after - moved])
-                        self._inject(kind, client)
+                        self._inject(kind.removeprefix("slow-"), client)
                         return
                     key.data.sendall(data)
                     moved += len(data)
+                    if kind.startswith("slow") and source is upstream:
+                        time.sleep(SLOW_PAUSE_S)
 
     def _inject(self, kind: str, client: socket.socket) -> None:
         with self._lock:

@@ -9,7 +9,7 @@ from git_data import pointer
 HEX = "0123456789abcdef"
 
 
-@given(st.text(HEX, min_size=32, max_size=32), st.integers(0, 2**63))
+@given(st.text(HEX, min_size=32, max_size=32), st.integers(0, 2**63 - 1))
 def test_render_parse_round_trip(hexdigest: str, size: int) -> None:
     ptr = pointer.Pointer(f"xxh128:{hexdigest}", size)
     data = ptr.render()
@@ -75,3 +75,18 @@ def test_split_oid_validates() -> None:
     for bad in ("xxh128:" + "g" * 32, "md5:" + "a" * 32, "nocolon", "xxh128:" + "a" * 31):
         with pytest.raises(pointer.PointerError):
             pointer.split_oid(bad)
+
+
+def test_a_size_beyond_any_file_is_refused() -> None:
+    """No file is larger than 2**63-1 bytes (off_t): such a pointer is corrupt, refused
+    outright, so no download is ever sized from it."""
+    hexdigest = "a" * 32
+    largest = f"version git-data/1\noid xxh128:{hexdigest}\nsize {2**63 - 1}\n".encode()
+    assert pointer.parse(largest) == pointer.Pointer(f"xxh128:{hexdigest}", 2**63 - 1)
+    for size in (2**63, 10**20 - 1):
+        data = f"version git-data/1\noid xxh128:{hexdigest}\nsize {size}\n".encode()
+        with pytest.raises(pointer.PointerError, match="beyond the largest possible file"):
+            pointer.parse(data)
+        lfs = f"version {pointer.LFS_VERSION}\noid sha256:{'b' * 64}\nsize {size}\n".encode()
+        with pytest.raises(pointer.PointerError):
+            pointer.parse_lfs(lfs)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+import xxhash
 from conftest import Repo, make_repo, random_bytes
 
 if TYPE_CHECKING:
@@ -302,3 +303,159 @@ def test_objects_are_never_overwritten_and_bad_copies_never_published(tmp_path: 
     assert s3.keys() == [object_key(oid)]
     uploads = s3.server.filesystem().list_multipart_uploads(s3.bucket)
     assert not [u for u in uploads if u.get("Key", "").endswith(wrong.split(":")[1])]
+
+
+def test_a_clone_with_refused_credentials_fails_in_one_line(tmp_path: Path, s3: S3,
+                                                            monkeypatch: pytest.MonkeyPatch
+                                                            ) -> None:
+    """The configured store refuses the credentials: clone and pull say so once, with no
+    "not in" line per file from the embedded store of the (local) git remote, which does not
+    exist."""
+    repo, bare = s3_repo(tmp_path, s3)
+    for i in range(5):
+        repo.write(f"data/f{i}.bin", random_bytes(20_000, seed=i))
+    repo.commit_all()
+    repo.git("push", "-q", "origin", "main")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-the-right-secret")
+    proc = Repo(tmp_path).data("clone", str(bare), str(tmp_path / "clone"), check=False)
+    assert_one_line_failure(proc, "store origin", "credentials were refused")
+    assert "not in" not in proc.stderr
+    proc = Repo(tmp_path / "clone").data("pull", check=False)
+    assert_one_line_failure(proc, "store origin", "credentials were refused")
+
+
+def pointer_text(oid: str, size: int) -> bytes:
+    return f"version git-data/1\noid {oid}\nsize {size}\n".encode()
+
+
+def stage_blob(repo: Repo, path: str, data: bytes) -> None:
+    """Commit ``data`` at ``path`` as it is, past the clean filter (which refuses a corrupt
+    pointer), as a hostile or broken commit would carry it."""
+    sha = repo.run("git", "hash-object", "-w", "--no-filters", "--stdin", input=data
+                   ).stdout.strip()
+    repo.git("update-index", "--add", "--cacheinfo", f"100644,{sha},{path}")
+
+
+@pytest.mark.timeout(120)
+def test_pointer_sizes_are_checked_against_the_store(tmp_path: Path, s3: S3) -> None:
+    """Pointers naming a 5,000-byte object with a size of 2**63-1 (the ranged download would
+    plan ranges without bound from it), of 7 (the bulk GET path) and of 10**20 - 1 (beyond
+    any file): each pull is refused quickly, in one line naming the file, in bounded memory,
+    and nothing lands in the cache or the work tree."""
+    repo, bare = s3_repo(tmp_path, s3)
+    content = random_bytes(5_000, seed=5)
+    oid = "xxh128:" + xxhash.xxh3_128_hexdigest(content)
+    repo.write("data/real.bin", content)
+    repo.commit_all()
+    repo.git("push", "-q", "origin", "main")
+    repo.git("rm", "-q", "data/real.bin")
+    stage_blob(repo, "data/huge.bin", pointer_text(oid, 2**63 - 1))
+    stage_blob(repo, "data/seven.bin", pointer_text(oid, 7))
+    stage_blob(repo, "data/absurd.bin", pointer_text(oid, 10**20 - 1))
+    repo.git("commit", "-q", "-m", "pointers that lie about their size")
+    repo.git("push", "-q", "origin", "main")
+    Repo(tmp_path).data("clone", str(bare), str(tmp_path / "clone"), "--no-data")
+    clone = Repo(tmp_path / "clone")
+
+    baseline = peak_rss(clone, "git-data", "pull", "--include", "data/none*")
+    for name, size in (("huge", 2**63 - 1), ("seven", 7)):
+        started = time.monotonic()
+        proc = clone.run(sys.executable, "-c", RSS_PROBE, "git-data", "pull", "--include",
+                         f"data/{name}.bin", check=False)
+        assert time.monotonic() - started < 30
+        assert int(proc.stdout.split()[-1]) * 1024 - baseline < 30 * MiB, name
+        assert_one_line_failure(proc, f"data/{name}.bin", "5000 bytes", f"not the {size}")
+    proc = clone.data("pull", "--include", "data/absurd.bin")  # not a pointer git-data reads
+    assert clone.cache_objects() == []
+    for name, size in (("huge", 2**63 - 1), ("seven", 7), ("absurd", 10**20 - 1)):
+        assert clone.read(f"data/{name}.bin") == pointer_text(oid, size)
+
+
+def test_stale_multipart_uploads_of_objects_are_aborted_on_the_next_push(
+        tmp_path: Path, s3: S3, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Uploads a killed push left (a part stored, never completed) are aborted before the
+    next upload, but only those of exact object keys under this store's objects/ and only
+    once they are older than the safe age; anyone else's uploads are left alone."""
+    from git_data.cache import Cache
+    from git_data.store import s3 as s3store
+    from git_data.transfer import Item, TransferQueue
+
+    store = s3store.S3Store(s3.url(), "origin",
+                            s3store.storage_options({"endpointurl": s3.endpoint}, {}))
+    digest = "ab" + "cd" + "0" * 28
+    ours = f"project/objects/ab/cd/{digest}"
+    others = [f"project/objects/ab/cd/{digest}.part",  # not an oid
+              f"project/objects/ff/ff/{digest}",  # folders that do not match the digest
+              f"project/runs/{digest}",  # outside objects/
+              f"other/objects/ab/cd/{digest}"]  # another store's prefix
+
+    def start(key: str) -> None:
+        upload = store.run(store.raw._call_s3("create_multipart_upload", Bucket=s3.bucket,
+                                              Key=key))
+        store.run(store.raw._call_s3("upload_part", Bucket=s3.bucket, Key=key, PartNumber=1,
+                                     UploadId=upload["UploadId"], Body=b"x" * 1000))
+
+    def pending() -> set[str]:
+        page = store.run(store.raw._call_s3("list_multipart_uploads", Bucket=s3.bucket))
+        return {u["Key"] for u in page.get("Uploads", [])}
+
+    for key in [ours, *others]:
+        start(key)
+    assert pending() == {ours, *others}
+    assert store.abort_stale_uploads() == 0  # begun just now: a push may still be under way
+    time.sleep(1.1)
+
+    monkeypatch.setattr(s3store, "STALE_UPLOAD_AGE_S", 0.5)
+    cache = Cache(tmp_path / "cache")
+    content = random_bytes(2_000)
+    source = tmp_path / "f"
+    source.write_bytes(content)
+    oid = cache.insert_file(source)
+    result = TransferQueue(cache, quiet=True).upload([Item(oid, len(content), "f")], store)
+    assert result.ok and len(s3.objects()) == 1
+    assert pending() == set(others)
+
+
+def test_a_failing_range_stops_its_siblings_before_it_is_raised() -> None:
+    """The ranges in flight beside a failing one are cancelled and have stopped when the
+    error is raised (so the file can be closed); the ranges not yet started never start."""
+    import asyncio
+
+    from git_data.store.s3 import _all_or_none
+
+    stopped: list[int] = []
+
+    async def work(job: int) -> None:
+        if job == 1:
+            await asyncio.sleep(0.01)
+            raise ConnectionResetError("reset")
+        try:
+            await asyncio.sleep(30)
+        finally:
+            stopped.append(job)
+
+    started = time.monotonic()
+    with pytest.raises(ConnectionResetError):
+        asyncio.run(_all_or_none(work, range(10**18), 4))  # never a list of the jobs
+    assert sorted(stopped) == [0, 2, 3]
+    assert time.monotonic() - started < 5
+
+
+def test_a_closed_range_file_never_writes_into_a_reused_descriptor(tmp_path: Path) -> None:
+    import os
+
+    from git_data.store.s3 import _RangeFile
+
+    target = _RangeFile(os.open(tmp_path / "a", os.O_WRONLY | os.O_CREAT), 100)
+    target.write_at(b"x" * 10, 90)
+    with pytest.raises(ValueError, match="outside the object"):
+        target.write_at(b"x" * 11, 90)
+    target.close()
+    other = os.open(tmp_path / "b", os.O_WRONLY | os.O_CREAT)  # most likely the same number
+    try:
+        with pytest.raises(ValueError, match="after it was closed"):
+            target.write_at(b"late", 0)
+    finally:
+        os.close(other)
+    assert (tmp_path / "b").read_bytes() == b""
+    assert (tmp_path / "a").read_bytes() == b"\0" * 90 + b"x" * 10

@@ -16,17 +16,21 @@ from .. import pointer
 from ..cache import Cache
 from ..config import Config
 from ..errors import FatalError
-from ..gitrepo import Repo
+from ..gitrepo import PointerEntry, Repo
 from ..progress import note, warn
 from ..storecheck import StoreReport
 
 
-def _needed_by(repo: Repo) -> dict[str, list[str]]:
-    needed: dict[str, list[str]] = {}
+def _pointer_entries(repo: Repo) -> list[PointerEntry]:
     entries = repo.index_pointers() if repo.workdir else []
     if repo.head_commit() is not None:
         entries += repo.rev_pointers("HEAD")
-    for entry in entries:
+    return entries
+
+
+def _needed_by(repo: Repo) -> dict[str, list[str]]:
+    needed: dict[str, list[str]] = {}
+    for entry in _pointer_entries(repo):
         paths = needed.setdefault(entry.oid, [])
         if entry.path not in paths:
             paths.append(entry.path)
@@ -98,7 +102,12 @@ def _repair(repo: Repo, config: Config, cache: Cache, corrupt: list[str],
     except FatalError as exc:
         warn(f"cannot reach a store to fetch good copies: {exc}")
         return 0
-    items = [Item(oid, 0, (needed.get(oid) or [oid])[0]) for oid in corrupt]
+    sizes = {e.oid: e.size for e in _pointer_entries(repo)}  # a download checks them
+    for oid in corrupt:
+        if oid not in sizes:
+            warn(f"not fetching {oid} again: no pointer in HEAD or the index gives its size")
+    items = [Item(oid, sizes[oid], (needed.get(oid) or [oid])[0]) for oid in corrupt
+             if oid in sizes]
     result = TransferQueue.for_repo(config).download(items, stores)
     for failure in result.failed:
         warn(f"no good copy of {failure.item.oid}: {failure.error}")

@@ -43,6 +43,15 @@ class BadObjectError(StoreError):
     """Bytes read for an object do not hash to its oid: never published, never cached."""
 
 
+class WrongSize(BadObjectError):
+    """A store's copy of an object is not the size its pointer gives (a pointer's size is
+    untrusted input): refused before or while it is read, never cached."""
+
+    def __init__(self, where: str, oid: str, actual: int | str, expected: int) -> None:
+        super().__init__(f"{where} holds {actual} bytes for {oid}, not the {expected} its "
+                         "pointer says; refused (the pointer or the store's copy is wrong)")
+
+
 def chain(exc: BaseException) -> Iterable[BaseException]:
     """``exc`` and its causes (s3fs translates botocore errors and keeps them as cause)."""
     seen: set[int] = set()

@@ -38,6 +38,7 @@ from .errors import (
     BadObjectError,
     StoreError,
     TransientStoreError,
+    WrongSize,
     already_exists,
     backoff,
     chain,
@@ -64,6 +65,11 @@ METADATA_RETRIES = 4
 CONNECT_TIMEOUT_S = 10.0
 READ_TIMEOUT_S = 60.0
 CONTENT_TYPE = "application/octet-stream"
+# multipart uploads of objects begun this long ago are a killed push's: aborted (a day: a
+# live upload of even a terabyte at 100 MB/s takes three hours)
+STALE_UPLOAD_AGE_S = 24 * 3600.0
+STALE_UPLOAD_PAGES = 10  # of up to 1,000 uploads each, per push
+STALE_PROBE_OID = "xxh128:" + "0" * 32  # any oid: its key's folders name objects/
 ENV_SECRETS = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")  # redacted from messages too
 # git-data's own option, not s3fs's: bulk PUTs and GETs signed here (s3fast.py); set from
 # data.s3.directRequests / data.remote.NAME.directRequests (default true)
@@ -366,6 +372,37 @@ class S3Store(Store):
                 return  # present already: never overwritten
             raise
 
+    # ----- uploads a killed push left behind ---------------------------------------------
+    def abort_stale_uploads(self, max_age_s: float | None = None) -> int:
+        """Abort the multipart uploads of objects that pushes started and never finished (a
+        killed push leaves its parts stored, and billed, until aborted). An upload counts as
+        git-data's own only when its key is exactly an object key under this store's
+        ``objects/`` (``objects/<h[:2]>/<h[2:4]>/<h>``, ``h`` an xxh128 or sha256 digest:
+        content addresses nothing else writes) and it began more than ``max_age_s``
+        (default ``STALE_UPLOAD_AGE_S``) ago, far longer than any live upload takes. Returns
+        how many were aborted; at most ``STALE_UPLOAD_PAGES`` pages are listed per call."""
+        prefix = self._key(STALE_PROBE_OID).rsplit("/", 3)[0] + "/"
+        cutoff = time.time() - (STALE_UPLOAD_AGE_S if max_age_s is None else max_age_s)
+
+        async def sweep() -> int:
+            stale: list[tuple[str, str]] = []
+            marker: dict[str, str] = {}
+            for _ in range(STALE_UPLOAD_PAGES):
+                page = await self.raw._call_s3("list_multipart_uploads", Bucket=self.bucket,
+                                               Prefix=prefix, **marker)
+                stale += [(u["Key"], u["UploadId"]) for u in page.get("Uploads", [])
+                          if _stale_object_upload(u, prefix, cutoff)]
+                if not page.get("IsTruncated"):
+                    break
+                marker = {"KeyMarker": page.get("NextKeyMarker", ""),
+                          "UploadIdMarker": page.get("NextUploadIdMarker", "")}
+            await _gather_limited([self.raw._call_s3(
+                "abort_multipart_upload", Bucket=self.bucket, Key=key, UploadId=upload)
+                for key, upload in stale], LIST_CONCURRENCY)
+            return len(stale)
+
+        return self.call(lambda: self.run(sweep()), retries=1)
+
     # ----- many small objects at once ----------------------------------------------------
     def put_many(self, objects: list[tuple[str, str]]) -> dict[str, BaseException | None]:
         """Upload small cache objects ((oid, local path) pairs, each read whole) as
@@ -390,18 +427,28 @@ class S3Store(Store):
         return self._gather([oid for oid, _ in objects],
                             lambda creds: [one(oid, path, creds) for oid, path in objects])
 
-    def get_many(self, oids: list[str]) -> dict[str, bytes | BaseException]:
+    def get_many(self, oids: list[str], sizes: dict[str, int] | None = None
+                 ) -> dict[str, bytes | BaseException]:
         """Download small objects as concurrent GETs; each oid maps to its bytes (unverified:
         the caller checks them against the oid) or its error (FileNotFoundError when the
-        store lacks it)."""
+        store lacks it). With ``sizes`` (from pointers), a body of another length is refused
+        from its headers (:class:`WrongSize`), before it is read into memory."""
+        sizes = sizes or {}
+
+        def check(oid: str, length: int | None) -> None:
+            if oid in sizes and length is not None and length != sizes[oid]:
+                raise WrongSize(self.describe(), oid, length, sizes[oid])
+
         async def one(oid: str, creds: Any) -> tuple[str, bytes | BaseException]:
             try:
-                done, data = await self._fast(lambda fast: fast.get(creds, self._key(oid)))
+                done, data = await self._fast(lambda fast: fast.get(
+                    creds, self._key(oid), lambda length: check(oid, length)))
                 if done:
                     return oid, data  # type: ignore[return-value]
                 response = await self.raw._call_s3("get_object", Bucket=self.bucket,
                                                    Key=self._key(oid))
                 async with response["Body"] as body:
+                    check(oid, response.get("ContentLength"))
                     return oid, await body.read()
             except Exception as exc:
                 return oid, self._mapped(exc)
@@ -445,32 +492,45 @@ class S3Store(Store):
             return exc
         return exc if isinstance(exc, StoreError) else self.error(exc)
 
-    def download_to(self, oid: str, size: int, path: str) -> None:
-        """Fetch a large object into the (existing, empty) file ``path`` as concurrent ranged
-        GETs written at their offsets: one stream alone does not fill the link. Memory stays
-        bounded (``RANGE_CONCURRENCY`` bodies in flight, read a MiB at a time); the caller
-        hashes the file before it becomes an object."""
-        key = self._key(oid)
-        fd = os.open(path, os.O_WRONLY)
+    def download_to(self, oid: str, size: int, fd: int) -> None:
+        """Fetch a large object of ``size`` bytes (the caller has checked that size against
+        the store's) into the open, empty file ``fd`` (which this call owns from then on and
+        closes) as concurrent ranged GETs written at their offsets: one stream alone does not
+        fill the link. Memory stays bounded (``RANGE_CONCURRENCY`` bodies in flight, read a
+        MiB at a time, ranges handed out one by one); the caller hashes the file before it
+        becomes an object.
+
+        The first failing range cancels the others and waits until every one has stopped
+        before the file is closed, and all writes go through a :class:`_RangeFile`, which owns
+        its descriptor: a late write raises instead of landing in whichever file has reused
+        the number (another download's object, say)."""
+        target = _RangeFile(fd, size)  # first: whatever fails below, the file is closed
 
         async def part(start: int) -> None:
             end = min(size, start + RANGE_SIZE)
             response = await self.raw._call_s3("get_object", Bucket=self.bucket, Key=key,
                                                Range=f"bytes={start}-{end - 1}")
-            offset = start
             async with response["Body"] as body:
+                length = int(response.get("ContentLength", -1))
+                if length != end - start:  # a server that ignored the range, say
+                    raise BadObjectError(f"{self.describe()} answered bytes {start}-{end - 1} "
+                                         f"of {key} with {length} bytes")
+                offset = start
                 while chunk := await body.read(CHUNK):
-                    os.pwrite(fd, chunk, offset)
+                    if offset + len(chunk) > end:
+                        raise BadObjectError(f"{self.describe()} sent more than bytes "
+                                             f"{start}-{end - 1} of {key}")
+                    target.write_at(chunk, offset)
                     offset += len(chunk)
             if offset != end:
                 raise ConnectionError(f"short read of {key} bytes {start}-{end - 1}")
 
         try:
-            self.call(lambda: self.run(_gather_limited(
-                [part(start) for start in range(0, size, RANGE_SIZE)], RANGE_CONCURRENCY)),
-                retries=0)
+            key = self._key(oid)
+            self.call(lambda: self.run(_all_or_none(part, range(0, size, RANGE_SIZE),
+                                                    RANGE_CONCURRENCY)), retries=0)
         finally:
-            os.close(fd)
+            target.close()
 
     def open_object(self, oid: str) -> BinaryIO:
         """One streaming GET (no HEAD first), read in chunks: constant memory."""
@@ -519,6 +579,36 @@ class S3Store(Store):
         self.call(lambda: self.run(coro), retries=0)
 
 
+class _RangeFile:
+    """The file a ranged download writes into. It owns its descriptor: once closed, a write
+    raises instead of reaching whatever file the number belongs to by then, and no write
+    reaches past the object's size. Writes come from the event loop's thread, the close
+    from the caller's: the lock orders them."""
+
+    def __init__(self, fd: int, size: int) -> None:
+        self.size = size
+        self._fd = fd
+        self._lock = threading.Lock()
+
+    def write_at(self, data: bytes, offset: int) -> None:
+        if offset < 0 or offset + len(data) > self.size:
+            raise ValueError(f"write of {len(data)} bytes at {offset} is outside the object "
+                             f"({self.size} bytes)")
+        with self._lock:
+            if self._fd < 0:
+                raise ValueError("write to a ranged download after it was closed")
+            view = memoryview(data)
+            while view:
+                written = os.pwrite(self._fd, view, offset)
+                view, offset = view[written:], offset + written
+
+    def close(self) -> None:
+        with self._lock:
+            fd, self._fd = self._fd, -1
+        if fd >= 0:
+            os.close(fd)
+
+
 class _BodyReader(io.RawIOBase):
     """A GET response body read from another thread through s3fs's event loop, in as few
     trips to the loop as possible: the request and the first chunk in one, so an object of
@@ -529,13 +619,14 @@ class _BodyReader(io.RawIOBase):
         self.body: Any = None
         self.pending = b""
         self.left = -1  # bytes not yet read from the body; -1: unknown
+        self.size = -1  # the object's size (Content-Length), like fsspec files' ``size``
         self.eof = False
 
     async def start(self, key: str) -> None:
         response = await self.store.raw._call_s3("get_object", Bucket=self.store.bucket,
                                                  Key=key)
         self.body = response["Body"]
-        self.left = int(response.get("ContentLength", -1))
+        self.size = self.left = int(response.get("ContentLength", -1))
         self.pending = await self._read(CHUNK)
 
     def readable(self) -> bool:
@@ -574,6 +665,27 @@ class _BodyReader(io.RawIOBase):
         super().close()
 
 
+async def _all_or_none(work: Callable[[int], Awaitable[None]], jobs: Iterable[int],
+                       limit: int) -> None:
+    """``work(job)`` for each of ``jobs``, ``limit`` at a time (jobs are taken one by one, so
+    there are never more than ``limit`` coroutines whatever their number). The first failure
+    cancels the others and is raised only once every one of them has stopped."""
+    pending = iter(jobs)
+
+    async def worker() -> None:
+        for job in pending:  # shared: each job goes to one worker
+            await work(job)
+
+    tasks = [asyncio.ensure_future(worker()) for _ in range(limit)]
+    try:
+        await asyncio.gather(*tasks)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+
+
 async def _gather_limited(coros: list[Awaitable[T]], limit: int) -> list[T]:
     semaphore = asyncio.Semaphore(limit)
 
@@ -582,6 +694,23 @@ async def _gather_limited(coros: list[Awaitable[T]], limit: int) -> list[T]:
             return await coro
 
     return list(await asyncio.gather(*(one(c) for c in coros)))
+
+
+def _stale_object_upload(upload: dict[str, Any], prefix: str, cutoff: float) -> bool:
+    """An upload of exactly an object key under ``prefix`` (``objects/``) begun before
+    ``cutoff`` (see S3Store.abort_stale_uploads)."""
+    key = str(upload.get("Key", ""))
+    if not key.startswith(prefix):
+        return False
+    first, _, tail = key[len(prefix):].partition("/")
+    second, _, digest = tail.partition("/")
+    algo = {32: "xxh128", 64: "sha256"}.get(len(digest))
+    if algo is None or not pointer.is_oid(f"{algo}:{digest}") or (
+            first, second) != (digest[:2], digest[2:4]):
+        return False
+    started = upload.get("Initiated")
+    return started is not None and hasattr(started, "timestamp") and (
+        started.timestamp() < cutoff)
 
 
 def _discard(out: Any) -> None:

@@ -30,6 +30,7 @@ import hashlib
 import hmac
 import re
 import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -123,13 +124,17 @@ class FastS3:
                 self.raise_error(response.status, await response.read(), "PutObject", key)
             await response.read()
 
-    async def get(self, creds: Any, key: str) -> bytes:
-        """The bytes at ``key`` (the caller checks them against the oid)."""
+    async def get(self, creds: Any, key: str,
+                  check: Callable[[int | None], None] | None = None) -> bytes:
+        """The bytes at ``key`` (the caller checks them against the oid). ``check`` sees the
+        Content-Length of a successful answer before its body is read, and may raise."""
         quoted = quote_key(key)
         signed = self.sign(creds, "GET", quoted, EMPTY_SHA256 if self.sign_body
                            else UNSIGNED_PAYLOAD)
         async with self.session.get(self.prefix + quoted, timeout=self.timeout,
                                     headers=signed, allow_redirects=False) as response:
+            if response.status < 300 and check is not None:
+                check(response.content_length)
             body = await response.read()
             if response.status >= 300:
                 self.raise_error(response.status, body, "GetObject", key)
