@@ -63,7 +63,7 @@ class Tally:
     seed: int
     trials: int = 0
     landed: int = 0
-    locks_removed: int = 0
+    locks_removed: list[str] = field(default_factory=list)
     inside_git: int = 0
     failures: list[str] = field(default_factory=list)
     durations: dict[str, float] = field(default_factory=dict)
@@ -275,14 +275,26 @@ def _same_ref(repo: Repo, bare: Path, branch: str) -> list[str]:
     return [] if mine == theirs else [f"{bare.name} has {branch} at {theirs or 'nothing'}"]
 
 
-def _remove_stale_locks(folders: list[Path]) -> int:
+def _temporaries_outside_work_trees(root: Path) -> list[str]:
+    """Partial files killed writers left in caches (.git/data) and local stores (data/tmp)."""
+    found = []
+    for path in root.rglob("*"):
+        rel = path.relative_to(root).as_posix()
+        in_data = "/.git/data/" in f"/{rel}" or rel.startswith(("team.git/data/", "s3team.git/"))
+        if in_data and path.is_file() and ("git-data-tmp" in path.name or path.name.startswith(
+                ".obj-") or "/tmp/" in f"/{rel}"):
+            found.append(rel)
+    return found
+
+
+def _remove_stale_locks(folders: list[Path]) -> list[str]:
     """What a killed git (or git-data's index patch) leaves: git refuses to go on and tells
     the user to remove it once no git process runs, which is the case here."""
-    removed = 0
+    removed = []
     for folder in folders:
         for lock in list(folder.glob("*.lock")) + list(folder.glob("refs/**/*.lock")):
             lock.unlink()
-            removed += 1
+            removed.append(lock.relative_to(folder).as_posix())
     return removed
 
 
@@ -339,7 +351,8 @@ def test_kill_9_soak(tmp_path: Path, s3: S3, capsys: pytest.CaptureFixture[str])
         if not landed and not code:  # a run that ended first: later kills land within it
             tally.durations[kind] = min(tally.durations[kind], seconds)
         if landed:  # else it had finished: a second clone into its folder is refused, rightly
-            tally.locks_removed += _remove_stale_locks(trial.repos)
+            tally.locks_removed += [f"{kind}: {name}" for name in _remove_stale_locks(
+                trial.repos)]
             code, _, _, err = _run(trial, None)
             if code and trial.git_recovery and trial.git_recovery[0] in err:
                 tally.inside_git += 1
@@ -350,12 +363,17 @@ def test_kill_9_soak(tmp_path: Path, s3: S3, capsys: pytest.CaptureFixture[str])
         if wrong:
             tally.failures.append(f"{kind} #{n} killed at {delay:.3f}s"
                                   f"{'' if landed else ' (after it ended)'}: {wrong[:4]}")
+    leftovers = _temporaries_outside_work_trees(tmp_path)
     with capsys.disabled():
         print(f"soak seed {seed}: {tally.trials} trials, {tally.landed} kills landed "
-              f"mid-operation, {tally.locks_removed} stale lock(s) removed, {tally.inside_git} "
+              f"mid-operation, {len(tally.locks_removed)} stale lock(s) removed "
+              f"({', '.join(tally.locks_removed) or 'none'}), {tally.inside_git} "
               f"kill(s) inside git's checkout needing `git switch --discard-changes`, "
               f"{len(tally.failures)} failure(s); measured durations "
               + ", ".join(f"{k} {v:.2f}s" for k, v in tally.durations.items()),
+              file=sys.stderr)
+        print(f"  temporaries left in caches and stores (not seen by git; a later gc sweeps "
+              f"them): {len(leftovers)}" + "".join(f"\n    {p}" for p in leftovers[:10]),
               file=sys.stderr)
         for failure in tally.failures:
             print("  " + failure, file=sys.stderr)
