@@ -17,8 +17,10 @@ is large; a direct write is a copy, in constant memory.
 When: only while git runs one of the commands above (read from /proc: Linux) and the
 post-checkout hook git will run is git-data's own. Anything else (reset --hard, stash, merge,
 rebase, an alias, hooks turned off, no /proc) streams the data through the filter as before.
-If a hook never runs after all (a checkout that failed part-way), the files stay pointers,
-`git data status` lists them, and the next post-checkout or `git data checkout` writes them.
+If a hook never runs after all (a checkout that failed part-way), or is killed before it is
+done, the files stay pointers, `git data status` lists them, and the next post-checkout
+finishes them from the record (or `git data checkout` / `pull` writes them). The record's
+paths are escaped (written.escape), so any file name, a newline in it included, round-trips.
 """
 
 from __future__ import annotations
@@ -27,12 +29,14 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import appendlog
+from . import appendlog, safeio
+from .written import escape, unescape
 
 if TYPE_CHECKING:
     from .gitrepo import Repo
 
 FILE_NAME = "checkout-direct"
+WORK_SUFFIX = ".work"  # what a hook took from the record and has not finished
 DEFAULT_MIN_SIZE = 8 << 20
 # in-process checkouts that run post-checkout (`worktree add` checks out through a child
 # `git reset --hard`, so it streams)
@@ -63,7 +67,7 @@ class DirectCheckout:
         return self._allowed
 
     def record(self, path: str, oid: str, size: int) -> None:
-        appendlog.append(record_path(self.git_dir), f"{oid} {size} {path}\n")
+        appendlog.append(record_path(self.git_dir), f"{oid} {size} {escape(path)}\n")
 
 
 def hook_will_finish(hook: Path) -> bool:
@@ -122,27 +126,60 @@ def git_subcommand(argv: list[str]) -> str | None:
 
 
 def take_records(git_dir: Path) -> list[tuple[str, int, str]]:
-    """Read and remove the record: (oid, size, path), the last per path. It is renamed
-    first, so a filter appending at the same moment starts a new record instead of losing
-    its line."""
+    """The files left to write: (oid, size, path), the last per path. The filter's record is
+    renamed aside first (a filter appending at that moment starts a new record instead of
+    losing its line), merged with what an earlier hook left unfinished, and written whole to
+    ``checkout-direct.work``, which only ``keep_records`` shrinks: a hook killed at any point
+    leaves every file it did not finish recorded for the next one."""
     path = record_path(git_dir)
+    work = path.with_name(FILE_NAME + WORK_SUFFIX)
     taken = path.with_name(f"{FILE_NAME}.{os.getpid()}")
+    # renamed aside by hooks killed before they merged it (a pid in the name), oldest first
+    aside = sorted((p for p in path.parent.glob(FILE_NAME + ".*") if p.suffix[1:].isdigit()
+                    and p != taken), key=_mtime)
     try:
         os.rename(path, taken)
+        aside.append(taken)  # the newest
     except FileNotFoundError:
-        return []
-    lines = appendlog.complete_lines(taken)
-    taken.unlink()
+        pass
+    lines = appendlog.complete_lines(work)
+    for part in aside:
+        lines += appendlog.complete_lines(part)
     records: dict[str, tuple[str, int, str]] = {}
     for line in lines:
         fields = line.split(" ", 2)
         if len(fields) == 3 and fields[1].isdigit():
-            records[fields[2]] = (fields[0], int(fields[1]), fields[2])
+            name = unescape(fields[2])
+            records[name] = (fields[0], int(fields[1]), name)
+    if aside:
+        keep_records(git_dir, list(records.values()))
+        for part in aside:
+            part.unlink(missing_ok=True)
     return list(records.values())
 
 
+def _mtime(path: Path) -> int:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return 0
+
+
+def keep_records(git_dir: Path, records: list[tuple[str, int, str]]) -> None:
+    """Replace the work record with ``records`` (the files not finished yet), atomically."""
+    work = record_path(git_dir).with_name(FILE_NAME + WORK_SUFFIX)
+    if not records:
+        work.unlink(missing_ok=True)
+        return
+    safeio.write_text(work, "".join(f"{oid} {size} {escape(path)}\n"
+                                    for oid, size, path in records))
+
+
 def finish(repo: Repo, quiet: bool) -> int:
-    """The hook's side: fetch and write the files the filter handed over."""
+    """The hook's side: fetch and write the files the filter handed over. The record is
+    settled only after materialize has written the files and their index entries; a file
+    that stays a pointer (its data in no store reached) stays recorded, with a warning, for
+    the next checkout to try again."""
     from .cache import Cache
     from .commands.fetch import download
     from .config import Config
@@ -154,20 +191,27 @@ def finish(repo: Repo, quiet: bool) -> int:
     if repo.workdir is None:
         return 0
     records = take_records(repo.git_dir)
-    entries = [PointerEntry(path, oid, size) for oid, size, path in records
-               if holds_pointer(repo.workdir / path, oid)]
-    if not entries:
+    if not records:
         return 0
+    # files already data are passed on too: a hook killed after writing them but before
+    # recording their stat in the index left them looking modified; materialize settles them
+    entries = [PointerEntry(path, oid, size) for oid, size, path in records]
+    pending = [e for e in entries if holds_pointer(repo.workdir / e.path, e.oid)]
     config = Config(repo)
     cache = Cache(config.cache_dir)
-    absent = [e for e in entries if not cache.has(e.oid)]
+    absent = [e for e in pending if not cache.has(e.oid)]
     if absent:
         try:
             download(repo, config, absent, None, quiet).raise_for_failures("download")
         except FatalError as exc:  # the checkout is done; the files left stay pointers
             warn(f"{exc}")
-    _, missing = materialize(repo, cache, entries)
-    if missing:
-        warn(f"{missing} file(s) stay pointers (their data is in no store this repository "
-             "reaches); `git data status` lists them")
+    materialize(repo, cache, entries)
+    left = [(e.oid, e.size, e.path) for e in pending if holds_pointer(repo.workdir / e.path,
+                                                                        e.oid)]
+    keep_records(repo.git_dir, left)
+    if left:
+        names = ", ".join(repr(path) for _, _, path in left[:3])
+        warn(f"{len(left)} file(s) stay pointers ({names}{', ...' if len(left) > 3 else ''}): "
+             "their data is in no store this repository reaches; `git data status` lists "
+             "them, and the next checkout or `git data pull` tries again")
     return 0

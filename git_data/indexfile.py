@@ -73,29 +73,39 @@ def set_stat(index: Path, object_format: str,
 def racy_entries(index: Path, object_format: str) -> list[tuple[str, str, tuple[int, ...]]]:
     """Stage-0 entries git will re-read because their mtime is not older than the index file
     (whole seconds, as git compares them): (path, blob id hex, raw stat fields)."""
-    if object_format not in HASHES:
+    try:
+        index_second = int(index.stat().st_mtime)
+    except OSError:
         return []
+    return [(path, blob, fields) for path, (blob, fields) in stage0_entries(
+        index, object_format).items() if fields[2] >= index_second]
+
+
+def stage0_entries(index: Path, object_format: str) -> dict[str, tuple[str, tuple[int, ...]]]:
+    """Every stage-0 entry: path -> (blob id hex, raw stat fields in ``stat_fields``' order);
+    empty when the index cannot be read."""
+    if object_format not in HASHES:
+        return {}
     try:
         data = bytearray(index.read_bytes())
-        index_second = int(index.stat().st_mtime)
         signature, version, count = HEADER.unpack_from(data)
     except (OSError, struct.error):
-        return []
+        return {}
     if signature != b"DIRC" or version not in (2, 3, 4):
-        return []
+        return {}
     hash_size = HASHES[object_format][0]
-    found, offset, previous = [], HEADER.size, b""
+    found, offset, previous = {}, HEADER.size, b""
     try:
         for _ in range(count):
             path, end = _entry_path(data, offset, version, hash_size, previous)
-            fields = STAT_FIELDS.unpack_from(data, offset) + OWNER_SIZE.unpack_from(
-                data, offset + 28)
-            if fields[2] >= index_second and _is_stage0(data, offset, hash_size):
+            if _is_stage0(data, offset, hash_size):
+                fields = STAT_FIELDS.unpack_from(data, offset) + OWNER_SIZE.unpack_from(
+                    data, offset + 28)
                 blob = bytes(data[offset + 40:offset + 40 + hash_size]).hex()
-                found.append((path.decode(errors="surrogateescape"), blob, fields))
+                found[path.decode(errors="surrogateescape")] = (blob, fields)
             offset, previous = end, path
     except (ValueError, IndexError, struct.error):
-        return []
+        return {}
     return found
 
 

@@ -14,6 +14,8 @@ import fnmatch
 import hashlib
 import os
 import shutil
+import stat
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -22,7 +24,7 @@ from .cache import Cache
 from .errors import FatalError
 from .gitrepo import PointerEntry, Repo, run_git
 from .hashing import hash_file
-from .indexfile import racy_entries, set_stat, stat_fields
+from .indexfile import racy_entries, set_stat, stage0_entries, stat_fields
 from .safeio import AT_FDCWD, RENAME_EXCHANGE, _renameat2
 from .written import record as record_written
 
@@ -76,8 +78,10 @@ def materialize(repo: Repo, cache: Cache, entries: Iterable[PointerEntry]) -> tu
     missing = 0
     _refuse_locked_index(repo)
     index = _index_entries(repo)
+    others: list[PointerEntry] = []
     for entry in entries:
         if not holds_pointer(repo.root / entry.path, entry.oid):
+            others.append(entry)
             continue
         if not cache.has(entry.oid):
             missing += 1
@@ -94,9 +98,43 @@ def materialize(repo: Repo, cache: Cache, entries: Iterable[PointerEntry]) -> tu
             tmp.unlink(missing_ok=True)
             raise
         written[entry.path] = entry
-    if written:
-        refresh(repo, written, index)
+    unindexed = written_not_indexed(repo, others)  # by a run killed before its index update
+    if written or unindexed:
+        refresh(repo, {**unindexed, **written}, index)
     return len(written), missing
+
+
+def written_not_indexed(repo: Repo, entries: list[PointerEntry]) -> dict[str, PointerEntry]:
+    """Files a killed writer left: the data is in place, but the index still holds the
+    pointer file's stat data. git trusts a size change without reading the file, so it would
+    show each as modified for good; one whose size is its entry's and whose bytes hash to its
+    oid is recorded like a file just written. Only entries whose index size is the pointer's
+    and whose file has the data's size are hashed: after an uninterrupted run there are none,
+    so this costs one read of the index."""
+    if not entries:
+        return {}
+    staged = stage0_entries(repo.index_path, repo.object_format)
+    found: dict[str, PointerEntry] = {}
+    for entry in entries:
+        text = pointer.Pointer(entry.oid, entry.size).render()
+        recorded = staged.get(entry.path)
+        if recorded is None or recorded[1][8] != len(text) or entry.size == len(text):
+            continue  # git will compare contents itself, or it is not a pointer's stat
+        if recorded[0] != _blob_id(text, repo.object_format).hex():
+            continue
+        full = repo.root / entry.path
+        try:
+            st = os.lstat(full)
+            if not stat.S_ISREG(st.st_mode) or st.st_size != entry.size:
+                continue
+            if hash_file(str(full), entry.oid.split(":")[0])[0] != entry.oid:
+                continue  # edited: it stays modified
+            if st.st_mtime_ns // 10**9 >= time.time_ns() // 10**9 - 1:
+                _backdate(full)  # killed before its backdating: it would look racily clean
+        except OSError:
+            continue
+        found[entry.path] = entry
+    return found
 
 
 def swap_into_place(tmp: Path, dest: Path) -> None:

@@ -13,12 +13,14 @@ them if they differ), so a stale or wrong entry can never produce a wrong pointe
 
 Format: ``$GIT_DIR/data/written``, one line per file, appended (see appendlog.py):
 ``oid<TAB>size<TAB>mtime_ns<TAB>inode<TAB>path``; the last line for a path wins. It is
-rewritten compactly once it grows past ``COMPACT_BYTES``.
+rewritten compactly once it grows past ``COMPACT_BYTES``. Paths are escaped (``escape``), so
+a name with a newline, a tab, a backslash or any byte that is not UTF-8 keeps one line.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +29,33 @@ from . import appendlog
 
 FILE_NAME = "written"
 COMPACT_BYTES = 8 << 20
+_NAMED = {"\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r"}
+_UNNAMED = {"\\": "\\", "n": "\n", "t": "\t", "r": "\r"}
+_SPECIAL = re.compile(r"[\x00-\x1f\x7f\\\udc80-\udcff]")
+_ESCAPE = re.compile(r"\\(x[0-9a-f]{2}|.)")
+
+
+def escape(path: str) -> str:
+    """``path`` (a str from git, bytes that are not UTF-8 as surrogate escapes) as one line
+    of printable text: backslash, newline, tab and CR as ``\\\\ \\n \\t \\r``, any other
+    control character or raw byte as ``\\xHH``. ``unescape`` gives the path back exactly."""
+    if not _SPECIAL.search(path):
+        return path
+    return _SPECIAL.sub(lambda m: _NAMED.get(m[0]) or "\\x%02x" % (ord(m[0]) & 0xFF), path)
+
+
+def unescape(text: str) -> str:
+    if "\\" not in text:
+        return text
+    return _ESCAPE.sub(_unescape_one, text)
+
+
+def _unescape_one(match: re.Match[str]) -> str:
+    code = match[1]
+    if code.startswith("x") and len(code) == 3:
+        value = int(code[1:], 16)
+        return chr(value) if value < 0x80 else chr(0xDC00 + value)  # a raw byte, as git's
+    return _UNNAMED.get(code, code)
 
 
 @dataclass(frozen=True)
@@ -52,7 +81,7 @@ def load(git_dir: Path | str) -> dict[str, Written]:
         if len(fields) != 5:
             continue
         try:
-            entries[fields[4]] = Written(fields[0], int(fields[1]), int(fields[2]),
+            entries[unescape(fields[4])] = Written(fields[0], int(fields[1]), int(fields[2]),
                                          int(fields[3]))
         except ValueError:
             continue
@@ -67,7 +96,7 @@ def record(git_dir: Path | str, worktree: Path | str, files: Iterable[tuple[str,
             stat = os.stat(os.path.join(worktree, path))
         except OSError:
             continue
-        lines.append(f"{oid}\t{stat.st_size}\t{stat.st_mtime_ns}\t{stat.st_ino}\t{path}\n")
+        lines.append(f"{oid}\t{stat.st_size}\t{stat.st_mtime_ns}\t{stat.st_ino}\t{escape(path)}\n")
     if lines and appendlog.append(record_path(git_dir), "".join(lines)) > COMPACT_BYTES:
         _compact(git_dir)
 
@@ -76,6 +105,6 @@ def _compact(git_dir: Path | str) -> None:
     entries = load(git_dir)
     target = record_path(git_dir)
     tmp = target.with_name(f"{FILE_NAME}.{os.getpid()}.tmp")
-    tmp.write_text("".join(f"{w.oid}\t{w.size}\t{w.mtime_ns}\t{w.inode}\t{p}\n"
+    tmp.write_text("".join(f"{w.oid}\t{w.size}\t{w.mtime_ns}\t{w.inode}\t{escape(p)}\n"
                            for p, w in entries.items()), errors="surrogateescape")
     os.replace(tmp, target)  # appends racing with this are lost: they were only hints

@@ -150,7 +150,11 @@ def test_take_records_keeps_the_last_per_path(tmp_path: Path) -> None:
     record.write_text("xxh128:aa 1 a b.bin\nxxh128:bb 2 c\nbroken\nxxh128:cc 3 a b.bin\npartial")
     assert sorted(direct.take_records(tmp_path)) == [("xxh128:bb", 2, "c"),
                                                      ("xxh128:cc", 3, "a b.bin")]
-    assert not record.exists() and os.listdir(record.parent) == []
+    assert not record.exists()  # taken: what is left to write is in the work record
+    assert sorted(direct.take_records(tmp_path)) == [("xxh128:bb", 2, "c"),
+                                                     ("xxh128:cc", 3, "a b.bin")]
+    direct.keep_records(tmp_path, [])  # all finished
+    assert os.listdir(record.parent) == []
 
 
 def test_checkout_theirs_in_a_conflict_keeps_the_conflict(repo: Repo) -> None:

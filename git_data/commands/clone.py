@@ -6,6 +6,14 @@ With ``--copy-data-to STORE_URL`` the clone first copies every object its branch
 store (server-side on the same S3 endpoint, streamed otherwise; verified; only what is
 missing, so running the same command again resumes an interrupted copy), then points this
 clone's default data remote at it with per-clone git config and says how to share that.
+
+A clone that is killed, or fails part-way, finishes when the same command runs again: git
+itself writes ``$GIT_DIR/data/clone-pending`` first (it is the only file of the template
+``git clone --template`` copies, before anything else goes into the new ``.git``), this
+module rewrites it once git's clone is complete, and removes it when the data is in place.
+The next run with the same URL and options finds it: an unfinished git clone is emptied and
+cloned again, a finished one goes on with installing, copying and downloading, all of which
+resume. A directory without the marker (or with one for another source) is not touched.
 """
 
 from __future__ import annotations
@@ -13,10 +21,13 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
+import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from .. import safeio
 from ..config import Config
 from ..errors import FatalError
 from ..gitrepo import PointerEntry, Repo
@@ -28,6 +39,7 @@ from .install import install_here
 from .pull import pull
 
 PENDING_COPY = "copy-data-to.json"  # in $GIT_DIR/data while a copy is unfinished
+CLONING = "clone-pending"  # in $GIT_DIR/data from git's first write until the clone is done
 
 
 @dataclass
@@ -43,9 +55,28 @@ def clone(url: str, directory: str | None, no_data: bool, include: list[str] | N
     target = directory or Path(url.rstrip("/")).name.removesuffix(".git") or "repo"
     if copy_to and "://" not in copy_to.url:  # a folder on this machine
         copy_to.url = Path(copy_to.url).expanduser().resolve().as_uri()
-    if not (copy_to and _resuming(target, url, copy_to)):
+    stage = _half_made(target, url, git_args)
+    if stage == "git":  # killed inside git's clone: start that again
+        note(f"{target} is an unfinished clone of {url}: cloning it again")
+        _empty(Path(target))
+    if stage != "data" and not (copy_to and _resuming(target, url, copy_to)):
         _git_clone(url, target, quiet, git_args)
+    elif stage == "data":
+        note(f"resuming the unfinished clone of {url} in {target}")
     repo = Repo(target)
+    _write_marker(repo, url, git_args, "data")
+    code = _after_git_clone(repo, url, target, no_data, include, exclude, quiet, git_args,
+                            copy_to, sample)
+    (repo.git_dir / "data" / CLONING).unlink(missing_ok=True)
+    return code
+
+
+def _after_git_clone(repo: Repo, url: str, target: str, no_data: bool,
+                     include: list[str] | None, exclude: list[str] | None, quiet: bool,
+                     git_args: tuple[str, ...], copy_to: CopyTarget | None,
+                     sample: float | None) -> int:
+    """Every step after git's clone; each can run again after an interruption."""
+    repo.git("init", "-q")  # the templates (hooks, info/exclude) git's clone did not copy
     install_here(repo)
     if copy_to:
         copy_data(repo, url, copy_to, include, exclude, _branch(git_args), quiet)
@@ -65,6 +96,65 @@ def clone(url: str, directory: str | None, no_data: bool, include: list[str] | N
         os.chdir(old)
 
 
+def _marker_text(url: str, git_args: tuple[str, ...], stage: str) -> str:
+    return json.dumps({"url": url, "git_args": list(git_args), "stage": stage}) + "\n"
+
+
+def _write_marker(repo: Repo, url: str, git_args: tuple[str, ...], stage: str) -> None:
+    safeio.write_text(repo.git_dir / "data" / CLONING, _marker_text(url, git_args, stage),
+                      root=repo.git_dir)
+
+
+def _half_made(target: str, url: str, git_args: tuple[str, ...]) -> str | None:
+    """How far an earlier `git data clone` of the same source into ``target`` got: "git"
+    (inside git's clone) or "data" (after it); None when ``target`` is new, empty, or not
+    such a clone (git then refuses it as it always does)."""
+    root = Path(target)
+    if not root.is_dir() or root.is_symlink() or not any(root.iterdir()):
+        return None
+    dot_git = root / ".git"
+    try:
+        pending = json.loads(_read_marker(root))
+    except (OSError, ValueError, safeio.UnsafePath):
+        # killed after git made .git but before (or while) it copied the template's one file
+        only_git = [p.name for p in root.iterdir()] == [".git"] and not dot_git.is_symlink()
+        return "git" if only_git and _only_marker(dot_git) else None
+    if not isinstance(pending, dict) or pending.get("stage") not in ("git", "data"):
+        return None
+    if pending.get("url") != url or pending.get("git_args") != list(git_args):
+        raise FatalError(f"{target} is an unfinished clone of {pending.get('url')} "
+                         f"(git options {pending.get('git_args')}): run that `git data clone` "
+                         "again to finish it, or remove the folder")
+    return str(pending["stage"])
+
+
+def _read_marker(root: Path) -> bytes:
+    folder = safeio.open_dir(root, ".git/data")
+    try:
+        with safeio.open_nofollow(folder, CLONING) as stream:
+            return stream.read(4096)
+    finally:
+        os.close(folder)
+
+
+def _only_marker(dot_git: Path) -> bool:
+    """Whether ``dot_git`` holds nothing but folders and the marker; links not followed."""
+    for folder, _, files in os.walk(dot_git):
+        if any(Path(folder, f) != dot_git / "data" / CLONING for f in files):
+            return False
+    return True
+
+
+def _empty(root: Path) -> None:
+    """Remove what an interrupted git clone wrote into ``root`` (links are removed, never
+    followed), keeping the folder itself as git found it."""
+    for child in root.iterdir():
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child)
+        else:
+            child.unlink()
+
+
 def _git_clone(url: str, target: str, quiet: bool, git_args: tuple[str, ...]) -> None:
     env = dict(os.environ, GIT_DATA_SKIP_SMUDGE="1")
     # git's own checkout writes the pointer files as they are, with no filter process (a
@@ -72,10 +162,15 @@ def _git_clone(url: str, target: str, quiet: bool, git_args: tuple[str, ...]) ->
     # data is fetched afterwards, in parallel, for exactly the files asked for. `git -c`
     # (not `git clone -c`) keeps these settings out of the new repository's config.
     no_filter = [f"filter.data.{key}=" for key in ("process", "smudge", "clean")]
-    cmd = ["git", *[arg for kv in no_filter for arg in ("-c", kv)],
-           "-c", "filter.data.required=false",
-           "clone", *(["-q"] if quiet else []), *git_args, url, target]
-    proc = subprocess.run(cmd, env=env)
+    with tempfile.TemporaryDirectory(prefix="git-data-clone-") as template:
+        # the template's only file is the marker: git copies it before it writes anything
+        # else into the new .git, so a clone killed at any later point is known as ours
+        safeio.write_text(Path(template, "data", CLONING), _marker_text(url, git_args, "git"),
+                          root=template)
+        cmd = ["git", *[arg for kv in no_filter for arg in ("-c", kv)],
+               "-c", "filter.data.required=false", "clone", f"--template={template}",
+               *(["-q"] if quiet else []), *git_args, url, target]
+        proc = subprocess.run(cmd, env=env)
     if proc.returncode != 0:
         raise FatalError(f"git clone of {url} failed (exit {proc.returncode}); see git's "
                          "message above", code=proc.returncode)
