@@ -67,7 +67,7 @@ class Repo:
         self.object_format = lines[5]  # sha1 or sha256
         self.workdir: Path | None = Path(lines[6]) if lines[6] and not self.bare else None
         self.unreadable: dict[str, str] = {}  # blob sha -> why its pointer cannot be read
-        self._unreadable_reported = False
+        self.unreadable_reported = False
 
     # ----- running git -------------------------------------------------------------------
     def git(self, *args: str, input: bytes | None = None, check: bool = True) -> bytes:
@@ -150,10 +150,10 @@ class Repo:
     def _report_unreadable(self, candidates: list[tuple[str, str]]) -> None:
         """Pointers this version cannot read are skipped, with one line per process."""
         paths = [path for path, sha in candidates if sha in self.unreadable]
-        if paths and not self._unreadable_reported:
+        if paths and not self.unreadable_reported:
             from .progress import warn
 
-            self._unreadable_reported = True
+            self.unreadable_reported = True
             more = f" (and {len(paths) - 1} more like it)" if len(paths) > 1 else ""
             warn(f"{paths[0]}: {self.unreadable[dict(candidates)[paths[0]]]}; skipped{more}")
 

@@ -103,6 +103,7 @@ def post_checkout(repo: Repo, name: str, args: list[str]) -> int:
     from .direct import finish
     from .materialize import settle_racy
 
+    repo.unreadable_reported = True  # the filter of this git command has named such files
     try:  # the checkout itself is done: a failure here leaves pointers, never stops git
         finish(repo, quiet=not sys.stderr.isatty())
         settle_racy(repo)  # so the next git command does not read the new files again

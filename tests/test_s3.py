@@ -351,7 +351,6 @@ def test_pointer_sizes_are_checked_against_the_store(tmp_path: Path, s3: S3) -> 
     repo.git("rm", "-q", "data/real.bin")
     stage_blob(repo, "data/huge.bin", pointer_text(oid, 2**63 - 1))
     stage_blob(repo, "data/seven.bin", pointer_text(oid, 7))
-    stage_blob(repo, "data/absurd.bin", pointer_text(oid, 10**20 - 1))
     repo.git("commit", "-q", "-m", "pointers that lie about their size")
     repo.git("push", "-q", "origin", "main")
     Repo(tmp_path).data("clone", str(bare), str(tmp_path / "clone"), "--no-data")
@@ -365,7 +364,13 @@ def test_pointer_sizes_are_checked_against_the_store(tmp_path: Path, s3: S3) -> 
         assert time.monotonic() - started < 30
         assert int(proc.stdout.split()[-1]) * 1024 - baseline < 30 * MiB, name
         assert_one_line_failure(proc, f"data/{name}.bin", "5000 bytes", f"not the {size}")
+    # a pointer beyond any file is named by every command that reads the tree: alone here
+    stage_blob(repo, "data/absurd.bin", pointer_text(oid, 10**20 - 1))
+    repo.git("commit", "-q", "-m", "a pointer beyond any file")
+    repo.git("push", "-q", "origin", "main")
+    clone.git("pull", "-q")
     proc = clone.data("pull", "--include", "data/absurd.bin")  # not a pointer git-data reads
+    assert "data/absurd.bin" in proc.stderr and "beyond the largest possible file" in proc.stderr
     assert clone.cache_objects() == []
     for name, size in (("huge", 2**63 - 1), ("seven", 7), ("absurd", 10**20 - 1)):
         assert clone.read(f"data/{name}.bin") == pointer_text(oid, size)

@@ -86,6 +86,8 @@ def test_a_reset_range_touches_no_other_object_and_a_rerun_completes(tmp_path: P
     and the same pull run again completes, byte for byte."""
     port = int(s3.endpoint.rsplit(":", 1)[1])
     proxy = FaultProxy(("127.0.0.1", port), reset=0, stall=0).start()
+    with open(s3.home / ".gitconfig", "a") as config:
+        config.write(f"[data]\n\ttrustedEndpoint = {proxy.url}\n")  # the clone's .gitdata names it
     try:
         bare = tmp_path / "team.git"
         subprocess.run(["git", "init", "-q", "--bare", str(bare)], check=True)
