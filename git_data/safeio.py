@@ -280,9 +280,10 @@ def open_nofollow(dir_fd: int, name: str) -> BinaryIO:
     return os.fdopen(fd, "rb")
 
 
-def sweep(folder: str | os.PathLike[str], max_age_s: float = 3600.0) -> int:
+def sweep(folder: str | os.PathLike[str] | int, max_age_s: float = 3600.0) -> int:
     """Remove temporary files (``*TMP_SUFFIX``) older than ``max_age_s`` that killed
-    processes left directly in ``folder``; returns how many. Never follows a link."""
+    processes left directly in ``folder`` (a path, or a descriptor from ``open_dir``);
+    returns how many. Never follows a link."""
     cutoff = time.time() - max_age_s
     removed = 0
     try:
@@ -294,7 +295,10 @@ def sweep(folder: str | os.PathLike[str], max_age_s: float = 3600.0) -> int:
             continue
         try:
             if entry.stat(follow_symlinks=False).st_mtime < cutoff:
-                os.unlink(entry.path)
+                if isinstance(folder, int):
+                    os.unlink(entry.name, dir_fd=folder)
+                else:
+                    os.unlink(entry.path)
                 removed += 1
         except FileNotFoundError:
             pass
