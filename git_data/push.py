@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import pointer
+from . import pointer, safeio
 from .config import Config
 from .errors import FatalError
 from .gitrepo import Repo
@@ -156,9 +156,7 @@ def tree_census(repo: Repo, commit: str, base: str | None) -> dict[str, tuple[in
             count, _ = census.get(entry.oid, (0, entry.size))
             census[entry.oid] = (count + 1, entry.size)
     folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / f".{commit}.{os.getpid()}"
-    tmp.write_text(json.dumps(census))
-    os.replace(tmp, folder / commit)
+    safeio.write_text(folder / commit, json.dumps(census))
     return census
 
 

@@ -17,6 +17,7 @@ import subprocess
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from .. import safeio
 from ..config import Config
 from ..errors import FatalError
 from ..gitrepo import PointerEntry, Repo
@@ -109,8 +110,7 @@ def copy_data(repo: Repo, source_url: str, copy_to: CopyTarget, include: list[st
     config = Config(repo)
     remote = new_remote(config, copy_to)
     marker = repo.git_dir / "data" / PENDING_COPY
-    marker.parent.mkdir(parents=True, exist_ok=True)
-    marker.write_text(json.dumps({"source": source_url, "target": asdict(copy_to)}))
+    safeio.write_text(marker, json.dumps({"source": source_url, "target": asdict(copy_to)}))
     items = reachable_items(repo, branch, include, exclude)
     sources = open_stores(r for r in read_order(repo, config) if r.url != remote.url)
     target = remote.open()

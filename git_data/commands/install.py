@@ -11,6 +11,7 @@ import os
 from importlib import resources
 from pathlib import Path
 
+from .. import safeio
 from ..errors import FatalError
 from ..gitrepo import Repo, run_git
 from ..hooks import SAVED_SUFFIX
@@ -79,6 +80,26 @@ def install_hooks(repo: Repo) -> None:
                          ) from exc
     for hook in HOOKS:
         _install_hook(hooks_dir / hook, shim_text(hook))
+    exclude_temporary_files(repo)
+
+
+def exclude_temporary_files(repo: Repo) -> None:
+    """Keep the work-tree files a killed pull leaves half-written (``*.git-data-tmp``) out
+    of `git add -A`: a line in ``$GIT_DIR/info/exclude`` (never committed, unlike
+    .gitignore). The next command that writes into that folder sweeps them."""
+    path = repo.common_dir / "info" / "exclude"
+    pattern = f"*{safeio.TMP_SUFFIX}"
+    try:
+        text = path.read_text() if path.is_file() and not path.is_symlink() else ""
+        if pattern in text.splitlines():
+            return
+        if text and not text.endswith("\n"):
+            text += "\n"
+        safeio.write_text(path, f"{text}# git-data: half-written files\n{pattern}\n",
+                          root=repo.common_dir)
+    except OSError as exc:
+        raise FatalError(f"cannot write {path} ({exc.strerror}); check its permissions and "
+                         "run `git data install` again") from exc
 
 
 def _install_hook(path: Path, text: str) -> None:
@@ -93,13 +114,9 @@ def _install_hook(path: Path, text: str) -> None:
                                  "one of them away and run `git data install` again")
             os.rename(path, saved)
             note(f"kept your {path.name} hook as {saved.name}; git-data runs it first")
-    tmp = path.with_name(f".{path.name}.tmp")
     try:
-        tmp.write_text(text)
-        tmp.chmod(0o755)
-        os.replace(tmp, path)
+        safeio.write_text(path, text, mode=0o755)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise FatalError(f"cannot write hook {path} ({exc.strerror}); check the permissions of "
                          f"{path.parent}") from exc
 

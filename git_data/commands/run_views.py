@@ -4,13 +4,12 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from .. import safeio
 from ..config import Config
 from ..errors import FatalError
 from ..gitrepo import Repo
@@ -141,16 +140,9 @@ def cp(repo: Repo, source: str, dest: str) -> int:
 
 
 def _download(store: Store, key: str, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-    try:
-        with os.fdopen(fd, "wb") as out, store.open(key, "rb") as source:
-            while chunk := source.read(CHUNK):
-                out.write(chunk)
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with safeio.atomic_path(target) as out, store.open(key, "rb") as source:
+        while chunk := source.read(CHUNK):
+            out.write(chunk)
 
 
 def link(repo: Repo, alias: str, target: str) -> int:
