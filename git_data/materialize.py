@@ -134,19 +134,21 @@ def _write_from_cache(cache: Cache, entry: PointerEntry, dir_fd: int, name: str,
         with safeio.AtomicFile(dir_fd, name, mode) as out:
             if st.st_size == entry.size:
                 safeio.copy_fd(src, out.fd)
-            problem = _check(cache, entry, st, out)
+            written = os.fstat(out.fd)
+            problem = _check(cache, entry, st, out, written)
             if problem:
                 raise FatalError(f"{entry.path}: cache object {entry.oid} at "
                                  f"{cache.path(entry.oid)} is corrupt ({problem}); the file "
                                  "stays a pointer: run `git data fsck --repair`, then pull")
-            _backdate_fd(out.fd)
+            # a second back (see _backdate), on the descriptor: a rename keeps the mtime
+            os.utime(out.fd, ns=(written.st_atime_ns, written.st_mtime_ns - 1_000_000_000))
             out.commit(exchange=True)
 
 
-def _check(cache: Cache, entry: PointerEntry, st: os.stat_result,
-           out: safeio.AtomicFile) -> str | None:
-    """Why the copy ``out`` is not the object ``entry`` names; None when it is."""
-    written = os.fstat(out.fd)
+def _check(cache: Cache, entry: PointerEntry, st: os.stat_result, out: safeio.AtomicFile,
+           written: os.stat_result) -> str | None:
+    """Why the copy ``out`` (whose stat is ``written``) is not the object ``entry`` names;
+    None when it is."""
     if st.st_size != entry.size or written.st_size != entry.size:
         return f"{st.st_size} bytes, the pointer says {entry.size}"
     if cache.hashed_since_written(entry.oid, st):
@@ -157,15 +159,15 @@ def _check(cache: Cache, entry: PointerEntry, st: os.stat_result,
     try:
         if os.fstat(fd).st_ino != written.st_ino:
             return "its temporary copy was replaced"
-        actual = _hash_fd(fd, pointer.split_oid(entry.oid)[0])
+        actual = _hash_fd(fd, pointer.split_oid(entry.oid)[0], entry.size)
     finally:
         os.close(fd)
     return None if actual == entry.oid else f"its bytes hash to {actual}"
 
 
-def _hash_fd(fd: int, algo: str) -> str:
+def _hash_fd(fd: int, algo: str, size: int) -> str:
     hasher = new_hasher(algo)
-    buf = bytearray(4 << 20)
+    buf = bytearray(min(size + 1, 4 << 20))  # a small file: no 4 MiB to zero-fill
     view = memoryview(buf)
     offset = 0
     while n := os.preadv(fd, [buf], offset):
@@ -294,12 +296,6 @@ def _blob_id(content: bytes, object_format: str) -> bytes:
     digest.update(b"blob %d\0" % len(content))
     digest.update(content)
     return digest.digest()
-
-
-def _backdate_fd(fd: int) -> None:
-    """``_backdate`` on an open file (before it is renamed: a rename keeps the mtime)."""
-    st = os.fstat(fd)
-    os.utime(fd, ns=(st.st_atime_ns, st.st_mtime_ns - 1_000_000_000))
 
 
 def _backdate(path: Path) -> None:
