@@ -81,11 +81,12 @@ class _Folders:
     entries come sorted, so neighbours share it. Each folder is swept once of temporary
     files a killed writer left (older than an hour)."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, sweep: bool = True) -> None:
         self.root = root
         self.parent: str | None = None
         self.fd = -1
         self.swept: set[str] = set()
+        self.sweep = sweep
 
     def open(self, path: str) -> tuple[int, str]:
         parts = safeio.relative_parts(path)
@@ -101,7 +102,7 @@ class _Folders:
             except NotADirectoryError:
                 raise FileNotFoundError(path) from None
             self.parent = parent
-            if parent not in self.swept:
+            if self.sweep and parent not in self.swept:
                 self.swept.add(parent)
                 safeio.sweep(self.fd, TMP_MAX_AGE_S)
         return self.fd, parts[-1]
@@ -200,6 +201,21 @@ def holds_pointer(path: Path, oid: str, root: Path | None = None) -> bool:
         return _holds_pointer_at(dir_fd, path.name, oid)
     finally:
         os.close(dir_fd)
+
+
+def holding_pointers(root: Path, entries: Iterable[PointerEntry]) -> list[PointerEntry]:
+    """The entries whose work-tree file is exactly their pointer text (``holds_pointer``
+    for many files: each folder opened once, never through a link)."""
+    found = []
+    with _Folders(root, sweep=False) as folders:
+        for entry in entries:
+            try:
+                dir_fd, name = folders.open(entry.path)
+            except (OSError, FatalError):
+                continue
+            if _holds_pointer_at(dir_fd, name, entry.oid):
+                found.append(entry)
+    return found
 
 
 def _holds_pointer_at(dir_fd: int, name: str, oid: str) -> bool:
