@@ -59,11 +59,17 @@ def materialize(repo: Repo, cache: Cache, entries: Iterable[PointerEntry]) -> tu
                     missing += 1
                     continue
                 mode = 0o755 if index.get(entry.path, ("100644", ""))[0] == "100755" else 0o644
-                _write_from_cache(cache, entry, dir_fd, name, mode)
+                if not _write_from_cache(cache, entry, dir_fd, name, mode):
+                    missing += 1  # removed from the cache meanwhile (gc)
+                    continue
             except FileNotFoundError:  # its folder is gone: the user's doing, left alone
                 continue
             except FatalError as exc:  # a symlinked folder, a corrupt cache object
                 refused.append(str(exc))
+                continue
+            except OSError as exc:  # a full disk, a read-only folder: nothing half-written
+                refused.append(f"cannot write {entry.path} ({exc.strerror}); it stays a "
+                               "pointer: fix that and run `git data checkout`")
                 continue
             written[entry.path] = entry
     if written:
@@ -120,7 +126,7 @@ class _Folders:
 
 
 def _write_from_cache(cache: Cache, entry: PointerEntry, dir_fd: int, name: str,
-                      mode: int) -> None:
+                      mode: int) -> bool:
     """Copy the object into a new temporary file (O_EXCL|O_NOFOLLOW, unpredictable name) in
     the folder, check it, backdate it and exchange it with the pointer file.
 
@@ -128,8 +134,16 @@ def _write_from_cache(cache: Cache, entry: PointerEntry, dir_fd: int, name: str,
     the object and it is unchanged since (a download, just now). Exchanging the two names
     (renameat2 RENAME_EXCHANGE) and then deleting the pointer is as atomic as a rename over
     it, but ext4 does not flush a file renamed over another one (its auto_da_alloc): a plain
-    rename cost 0.5 s per GiB here waiting for the disk."""
-    with cache.open(entry.oid) as source:
+    rename cost 0.5 s per GiB here waiting for the disk. False: the object is gone."""
+    try:
+        source = cache.open(entry.oid)
+    except FileNotFoundError:
+        return False
+    except OSError as exc:  # a link or something unreadable in place of the object
+        raise FatalError(f"{entry.path}: cannot read cache object {entry.oid} at "
+                         f"{cache.path(entry.oid)} ({exc.strerror}); the file stays a "
+                         "pointer: run `git data fsck --repair`, then pull") from None
+    with source:
         src = source.fileno()
         st = os.fstat(src)
         with safeio.AtomicFile(dir_fd, name, mode) as out:
@@ -144,6 +158,7 @@ def _write_from_cache(cache: Cache, entry: PointerEntry, dir_fd: int, name: str,
             # a second back (see _backdate), on the descriptor: a rename keeps the mtime
             os.utime(out.fd, ns=(written.st_atime_ns, written.st_mtime_ns - 1_000_000_000))
             out.commit(exchange=True)
+    return True
 
 
 def _check(cache: Cache, entry: PointerEntry, st: os.stat_result, out: safeio.AtomicFile,
