@@ -47,6 +47,7 @@ def materialize(repo: Repo, cache: Cache, entries: Iterable[PointerEntry]) -> tu
     written: dict[str, PointerEntry] = {}
     missing = 0
     refused: list[str] = []
+    excluded = False
     _refuse_locked_index(repo)
     index = _index_entries(repo)
     with _Folders(repo.root) as folders:
@@ -59,6 +60,9 @@ def materialize(repo: Repo, cache: Cache, entries: Iterable[PointerEntry]) -> tu
                     missing += 1
                     continue
                 mode = 0o755 if index.get(entry.path, ("100644", ""))[0] == "100755" else 0o644
+                if not excluded:
+                    excluded = True
+                    exclude_temporary_files(repo)
                 if not _write_from_cache(cache, entry, dir_fd, name, mode):
                     missing += 1  # removed from the cache meanwhile (gc)
                     continue
@@ -78,6 +82,27 @@ def materialize(repo: Repo, cache: Cache, entries: Iterable[PointerEntry]) -> tu
         more = f" (and {len(refused) - 1} more such file(s))" if len(refused) > 1 else ""
         raise FatalError(refused[0] + more)
     return len(written), missing
+
+
+def exclude_temporary_files(repo: Repo) -> None:
+    """Keep the work-tree files a killed pull leaves half-written (``*.git-data-tmp``) out
+    of `git add -A`: a line in ``$GIT_COMMON_DIR/info/exclude`` (never committed, unlike
+    .gitignore), added by `git data install` and by the first write of a repository
+    installed before (one read of a small file). The next command that writes into that
+    folder sweeps them."""
+    path = repo.common_dir / "info" / "exclude"
+    pattern = f"*{safeio.TMP_SUFFIX}"
+    try:
+        text = path.read_text() if path.is_file() and not path.is_symlink() else ""
+        if pattern in text.splitlines():
+            return
+        if text and not text.endswith("\n"):
+            text += "\n"
+        safeio.write_text(path, f"{text}# git-data: half-written files\n{pattern}\n",
+                          root=repo.common_dir)
+    except OSError as exc:
+        raise FatalError(f"cannot write {path} ({exc.strerror}); check its permissions and "
+                         "run `git data install` again") from exc
 
 
 class _Folders:

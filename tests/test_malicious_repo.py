@@ -248,6 +248,9 @@ def test_stale_work_tree_temporaries_are_swept_and_never_committed(
         team: tuple[Repo, Path], tmp_path: Path) -> None:
     _published(team)
     copy = _no_data_clone(team, tmp_path)
+    exclude = copy.path / ".git" / "info" / "exclude"
+    assert "*.git-data-tmp" in exclude.read_text().splitlines()  # by install, at clone
+    exclude.write_text("# as installed by an earlier version\n")  # pull adds it again
     stale = copy.write("data/.big.bin.0123456789abcdef.git-data-tmp", b"half" * 1000)
     _age(stale, 7200)
     fresh = copy.write("data/.small.bin.fedcba9876543210.git-data-tmp", b"half")

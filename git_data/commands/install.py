@@ -15,6 +15,7 @@ from .. import safeio
 from ..errors import FatalError
 from ..gitrepo import Repo, run_git
 from ..hooks import SAVED_SUFFIX
+from ..materialize import exclude_temporary_files
 from ..progress import note
 
 HOOKS = ("pre-commit", "pre-push", "post-checkout", "post-merge")
@@ -81,25 +82,6 @@ def install_hooks(repo: Repo) -> None:
     for hook in HOOKS:
         _install_hook(hooks_dir / hook, shim_text(hook))
     exclude_temporary_files(repo)
-
-
-def exclude_temporary_files(repo: Repo) -> None:
-    """Keep the work-tree files a killed pull leaves half-written (``*.git-data-tmp``) out
-    of `git add -A`: a line in ``$GIT_DIR/info/exclude`` (never committed, unlike
-    .gitignore). The next command that writes into that folder sweeps them."""
-    path = repo.common_dir / "info" / "exclude"
-    pattern = f"*{safeio.TMP_SUFFIX}"
-    try:
-        text = path.read_text() if path.is_file() and not path.is_symlink() else ""
-        if pattern in text.splitlines():
-            return
-        if text and not text.endswith("\n"):
-            text += "\n"
-        safeio.write_text(path, f"{text}# git-data: half-written files\n{pattern}\n",
-                          root=repo.common_dir)
-    except OSError as exc:
-        raise FatalError(f"cannot write {path} ({exc.strerror}); check its permissions and "
-                         "run `git data install` again") from exc
 
 
 def _install_hook(path: Path, text: str) -> None:
