@@ -280,3 +280,29 @@ def test_stale_store_temporaries_are_swept_at_the_next_push(team: tuple[Repo, Pa
     repo.git("push", "-q", "origin", "main")
     assert not stale.exists() and not legacy.exists()
     assert fresh.exists()
+
+
+def test_local_store_never_writes_through_planted_links(tmp_path: Path) -> None:
+    """A shared store folder is content others can write: a link at a key, at tmp/ or at
+    a folder on a key's way is never followed."""
+    from git_data.safeio import UnsafePath
+    from git_data.store import Store
+
+    victim = _victim(tmp_path)
+    root = tmp_path / "store"
+    (root / "branches").mkdir(parents=True)
+    os.symlink(victim, root / "branches" / "main.json")
+    os.symlink(victim.parent, root / "runs")
+    store = Store(str(root))
+    store.write_json("branches/main.json", {"branch": "main"})
+    assert not (root / "branches" / "main.json").is_symlink()
+    with pytest.raises(UnsafePath):
+        store.create_exclusive("runs/1/run.json", b"{}")
+    os.symlink(victim, root / "claimed")
+    assert store.create_exclusive("claimed", b"payload") is False
+    (root / "tmp").rmdir()
+    os.symlink(victim.parent, root / "tmp")
+    with pytest.raises(UnsafePath):
+        store.write_bytes("branches/x.json", b"payload")
+    _assert_untouched(victim)
+    assert sorted(os.listdir(victim.parent)) == ["bashrc"]
