@@ -16,7 +16,7 @@ def append(path: Path, text: str, start_over_past: int | None = None) -> int:
     """Append ``text`` in one write and return the file's size after it. With
     ``start_over_past``, a file already larger than that is emptied first."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
+    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC
     if start_over_past is not None and path.exists() and path.stat().st_size > start_over_past:
         flags |= os.O_TRUNC
     fd = os.open(path, flags, 0o644)

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from . import hashing, pointer
+from . import hashing, pointer, safeio
 from .errors import FatalError
 
 TMP_MAX_AGE_S = 3600
@@ -89,7 +89,7 @@ class ObjectWriter:
             self._flush()
             assert self.file is not None and self.tmp_path is not None
             self.file.close()
-            self.cache.adopt(self.tmp_path, oid, read_only=True)
+            self.cache.adopt(self.tmp_path, oid, read_only=True, hashed=True)
         except BaseException:
             self.abort()
             raise
@@ -144,6 +144,9 @@ class Cache:
         self.tmp_dir = root / "tmp"
         self.tmp_dir_str = str(self.tmp_dir)
         self._folders: set[str] = set()  # folders this process made or found: no mkdir again
+        # oid -> identity (inode, size, mtime, ctime) of the object when this process hashed
+        # it: an object unchanged since needs no second hash before it is copied out
+        self._hashed: dict[str, tuple[int, int, int, int]] = {}
 
     def path(self, oid: str) -> Path:
         return Path(self._path_str(oid))
@@ -164,7 +167,12 @@ class Cache:
         """Make ``folder`` unless this process made or found it before (``again``: it may
         been removed since, by hand or by another tool)."""
         if again or folder not in self._folders:
-            os.makedirs(folder, exist_ok=True)
+            root = str(self.root)
+            if folder.startswith(root + "/"):  # walked without following a link in it
+                os.makedirs(root, exist_ok=True)
+                os.close(safeio.open_dir(root, folder[len(root) + 1:], create=True))
+            else:
+                os.makedirs(folder, exist_ok=True)
             self._folders.add(folder)
 
     def new_tmp_file(self, folder: str) -> tuple[int, str]:
@@ -174,8 +182,8 @@ class Cache:
             self.ensure_folder(folder, again=attempt > 0)
             name = f"{folder}/.obj-{os.getpid()}-{os.urandom(6).hex()}"
             try:
-                return os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC,
-                               0o444), name
+                return os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+                               | os.O_CLOEXEC, 0o444), name
             except (FileExistsError, FileNotFoundError):  # a name taken; a folder removed
                 continue
         raise FatalError(f"cannot create a temporary file in {folder}")
@@ -183,9 +191,10 @@ class Cache:
     def writer(self, algo: str = hashing.DEFAULT_ALGORITHM) -> ObjectWriter:
         return ObjectWriter(self, algo)
 
-    def adopt(self, tmp_path: str | Path, oid: str, read_only: bool = False) -> Path:
+    def adopt(self, tmp_path: str | Path, oid: str, read_only: bool = False,
+              hashed: bool = False) -> Path:
         """Rename a complete temporary file into place as ``oid`` (read-only; ``read_only``:
-        it already is)."""
+        it already is). ``hashed``: the caller hashed these very bytes to ``oid``."""
         final = self._path_str(oid)
         if not read_only and os.stat(tmp_path).st_mode & 0o777 != 0o444:  # a hard-linked
             # store object already is read-only, and chmod would need its owner
@@ -199,7 +208,14 @@ class Cache:
                 raise
             self.ensure_folder(folder, again=True)
             os.replace(tmp_path, final)
+        if hashed:
+            self._hashed[oid] = _identity(os.stat(final))
         return Path(final)
+
+    def hashed_since_written(self, oid: str, stat: os.stat_result) -> bool:
+        """Whether this process hashed the object and it is unchanged since (same inode,
+        size, mtime and ctime: a chmod or a write changes the ctime)."""
+        return self._hashed.get(oid) == _identity(stat)
 
     def insert_file(self, source: Path, algo: str = hashing.DEFAULT_ALGORITHM) -> str:
         """Copy a file into the cache (hashing it on the way); returns its oid."""
@@ -208,7 +224,8 @@ class Cache:
             return writer.commit()
 
     def open(self, oid: str) -> BinaryIO:
-        return open(self.path(oid), "rb")
+        fd = os.open(self._path_str(oid), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        return os.fdopen(fd, "rb")
 
     def verify(self, oid: str) -> str | None:
         """Re-hash an object; returns the actual oid when it differs, None when it is sound."""
@@ -245,6 +262,10 @@ class Cache:
         found = list(self.tmp_dir.iterdir()) if self.tmp_dir.is_dir() else []
         found += self.objects_dir.glob("*/*/.obj-*")
         return [p for p in found if p.is_file() and p.stat().st_mtime < cutoff]
+
+
+def _identity(stat: os.stat_result) -> tuple[int, int, int, int]:
+    return stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns
 
 
 def copy_stream(source: BinaryIO, writer: ObjectWriter, chunk: int = hashing.CHUNK) -> None:

@@ -24,6 +24,8 @@ import os
 import struct
 from pathlib import Path
 
+from . import safeio
+
 HEADER = struct.Struct(">4sII")
 STAT_FIELDS = struct.Struct(">6I")  # ctime s/ns, mtime s/ns, dev, ino
 OWNER_SIZE = struct.Struct(">3I")  # uid, gid, size (mode, between them, is left as it is)
@@ -48,8 +50,13 @@ def set_stat(index: Path, object_format: str,
         return set()
     lock = index.with_name(index.name + ".lock")
     try:
-        fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        dir_fd = os.open(index.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return set()
+    try:  # git's own lock name (O_EXCL is the lock), never through a link
+        fd = safeio.create_new(dir_fd, lock.name, 0o666)
     except FileExistsError:  # a git command is writing the index: let git refresh later
+        os.close(dir_fd)
         return set()
     try:
         data = bytearray(index.read_bytes())
@@ -58,7 +65,7 @@ def set_stat(index: Path, object_format: str,
             with os.fdopen(fd, "wb") as stream:
                 fd = -1
                 stream.write(data)
-            os.replace(lock, index)
+            os.replace(lock.name, index.name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
             return patched
         return set()
     except (Unsupported, OSError):
@@ -66,8 +73,11 @@ def set_stat(index: Path, object_format: str,
     finally:
         if fd >= 0:
             os.close(fd)
-        if lock.exists():
-            lock.unlink()
+        try:
+            os.unlink(lock.name, dir_fd=dir_fd)
+        except FileNotFoundError:
+            pass
+        os.close(dir_fd)
 
 
 def racy_entries(index: Path, object_format: str) -> list[tuple[str, str, tuple[int, ...]]]:

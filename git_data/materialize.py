@@ -1,34 +1,32 @@
 """Writing data files into the work tree from the cache.
 
 Only files whose work-tree copy is exactly the pointer text of their entry are written, so
-local edits (and deletions) are never overwritten. Each file is written to a temporary name
-beside it and renamed into place (reflink where the file system supports it, else a copy);
-then the new stat data goes into git's index so `git status` stays clean without git
-reading the files again (see indexfile.py).
+local edits (and deletions) are never overwritten. Each file is written through safeio: its
+folder opened from the work tree's root without following a link, a new temporary file
+(O_EXCL|O_NOFOLLOW, unpredictable name) beside it filled from the cache (reflink where the
+file system supports it, else a copy) and checked against the pointer (size, and hash unless
+this process just hashed the object), then exchanged with the pointer file. The new stat
+data goes into git's index so `git status` stays clean without git reading the files again
+(see indexfile.py).
 """
 
 from __future__ import annotations
 
-import fcntl
 import fnmatch
 import hashlib
 import os
-import shutil
 import stat
 import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from . import pointer
-from .cache import Cache
+from . import pointer, safeio
+from .cache import TMP_MAX_AGE_S, Cache
 from .errors import FatalError
 from .gitrepo import PointerEntry, Repo, run_git
-from .hashing import hash_file
+from .hashing import hash_file, new_hasher
 from .indexfile import racy_entries, set_stat, stage0_entries, stat_fields
-from .safeio import AT_FDCWD, RENAME_EXCHANGE, _renameat2
 from .written import record as record_written
-
-FICLONE = 0x40049409
 
 
 def select(entries: Iterable[PointerEntry], include: list[str] | None,
@@ -42,65 +40,51 @@ def select(entries: Iterable[PointerEntry], include: list[str] | None,
             and not (exclude and matches(e.path, exclude))]
 
 
-def reflink_or_copy(source: Path, dest: Path) -> None:
-    """A reflink where the file system can share extents (btrfs, XFS), else an in-kernel
-    copy (copy_file_range: no trip through this process's memory), else a plain copy."""
-    with open(source, "rb") as src, open(dest, "wb") as dst:
-        try:
-            fcntl.ioctl(dst.fileno(), FICLONE, src.fileno())
-            return
-        except OSError:
-            pass
-        try:
-            _copy_in_kernel(src.fileno(), dst.fileno(), os.fstat(src.fileno()).st_size)
-            return
-        except OSError:  # not supported here (e.g. across some file systems): copy
-            src.seek(0)
-            dst.seek(0)
-            dst.truncate()
-        shutil.copyfileobj(src, dst, 1 << 20)
-
-
-def _copy_in_kernel(src: int, dst: int, size: int) -> None:
-    left = size
-    while left > 0:
-        copied = os.copy_file_range(src, dst, min(left, 1 << 30))
-        if copied == 0:  # the source shrank: the caller's copy would be short too
-            raise OSError("source ended early")
-        left -= copied
-
-
 def materialize(repo: Repo, cache: Cache, entries: Iterable[PointerEntry]) -> tuple[int, int]:
     """Write each file that is the pointer text of its entry and whose object is cached;
-    returns (written, still missing). Any other file (edited, deleted, real bytes) is left
-    exactly as it is."""
+    returns (written, still missing). Any other file (edited, deleted, real bytes, a link)
+    is left exactly as it is. A file under a symlinked folder, or whose cache object fails
+    its check, is left a pointer; after the others are written, one line names it."""
     written: dict[str, PointerEntry] = {}
     missing = 0
+    refused: list[str] = []
+    excluded = False
     _refuse_locked_index(repo)
     index = _index_entries(repo)
     others: list[PointerEntry] = []
-    for entry in entries:
-        if not holds_pointer(repo.root / entry.path, entry.oid):
-            others.append(entry)
-            continue
-        if not cache.has(entry.oid):
-            missing += 1
-            continue
-        dest = repo.root / entry.path
-        tmp = dest.with_name(f".{dest.name}.git-data-tmp")
-        try:
-            reflink_or_copy(cache.path(entry.oid), tmp)
-            mode = index.get(entry.path, ("100644", ""))[0]
-            os.chmod(tmp, 0o755 if mode == "100755" else 0o644)
-            swap_into_place(tmp, dest)
-            _backdate(dest)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        written[entry.path] = entry
+    with _Folders(repo.root) as folders:
+        for entry in entries:
+            try:
+                dir_fd, name = folders.open(entry.path)
+                if not _holds_pointer_at(dir_fd, name, entry.oid):
+                    others.append(entry)
+                    continue
+                if not cache.has(entry.oid):
+                    missing += 1
+                    continue
+                mode = 0o755 if index.get(entry.path, ("100644", ""))[0] == "100755" else 0o644
+                if not excluded:
+                    excluded = True
+                    exclude_temporary_files(repo)
+                if not _write_from_cache(cache, entry, dir_fd, name, mode):
+                    missing += 1  # removed from the cache meanwhile (gc)
+                    continue
+            except FileNotFoundError:  # its folder is gone: the user's doing, left alone
+                continue
+            except FatalError as exc:  # a symlinked folder, a corrupt cache object
+                refused.append(str(exc))
+                continue
+            except OSError as exc:  # a full disk, a read-only folder: nothing half-written
+                refused.append(f"cannot write {entry.path} ({exc.strerror}); it stays a "
+                               "pointer: fix that and run `git data checkout`")
+                continue
+            written[entry.path] = entry
     unindexed = written_not_indexed(repo, others)  # by a run killed before its index update
     if written or unindexed:
         refresh(repo, {**unindexed, **written}, index)
+    if refused:
+        more = f" (and {len(refused) - 1} more such file(s))" if len(refused) > 1 else ""
+        raise FatalError(refused[0] + more)
     return len(written), missing
 
 
@@ -137,19 +121,137 @@ def written_not_indexed(repo: Repo, entries: list[PointerEntry]) -> dict[str, Po
     return found
 
 
-def swap_into_place(tmp: Path, dest: Path) -> None:
-    """Atomically put ``tmp`` where ``dest`` (the pointer file) is.
+def exclude_temporary_files(repo: Repo) -> None:
+    """Keep the work-tree files a killed pull leaves half-written (``*.git-data-tmp``) out
+    of `git add -A`: a line in ``$GIT_COMMON_DIR/info/exclude`` (never committed, unlike
+    .gitignore), added by `git data install` and by the first write of a repository
+    installed before (one read of a small file). The next command that writes into that
+    folder sweeps them."""
+    path = repo.common_dir / "info" / "exclude"
+    pattern = f"*{safeio.TMP_SUFFIX}"
+    try:
+        text = path.read_text() if path.is_file() and not path.is_symlink() else ""
+        if pattern in text.splitlines():
+            return
+        if text and not text.endswith("\n"):
+            text += "\n"
+        safeio.write_text(path, f"{text}# git-data: half-written files\n{pattern}\n",
+                          root=repo.common_dir)
+    except OSError as exc:
+        raise FatalError(f"cannot write {path} ({exc.strerror}); check its permissions and "
+                         "run `git data install` again") from exc
 
-    Exchanging the two names (renameat2 RENAME_EXCHANGE) and then deleting the pointer is as
-    atomic as a rename over ``dest``, but ext4 does not flush a file renamed over another one
-    (its auto_da_alloc): a plain rename cost 0.5 s per GiB here waiting for the disk."""
-    if _renameat2 is not None and _renameat2(AT_FDCWD, os.fsencode(tmp), AT_FDCWD,
-                                             os.fsencode(dest), RENAME_EXCHANGE) == 0:
-        os.unlink(tmp)  # now the pointer
-        return
-    os.replace(tmp, dest)  # no renameat2 here, or the file system cannot exchange
+
+class _Folders:
+    """Descriptors of the work-tree folders files are written into, each opened from the
+    root one component at a time without following a link (a committed symlink such as
+    ``data -> /home/user`` is refused, never written through). The last one is kept open:
+    entries come sorted, so neighbours share it. Each folder is swept once of temporary
+    files a killed writer left (older than an hour)."""
+
+    def __init__(self, root: Path, sweep: bool = True) -> None:
+        self.root = root
+        self.parent: str | None = None
+        self.fd = -1
+        self.swept: set[str] = set()
+        self.sweep = sweep
+
+    def open(self, path: str) -> tuple[int, str]:
+        parts = safeio.relative_parts(path)
+        parent = "/".join(parts[:-1])
+        if parent != self.parent:
+            self.close()
+            try:
+                self.fd = safeio.open_dir(self.root, parent)
+            except safeio.UnsafePath:
+                raise safeio.UnsafePath(f"refusing to write {path}: a folder on its way is a "
+                                        "symlink (committed to the repository?); the file "
+                                        "stays a pointer") from None
+            except NotADirectoryError:
+                raise FileNotFoundError(path) from None
+            self.parent = parent
+            if self.sweep and parent not in self.swept:
+                self.swept.add(parent)
+                safeio.sweep(self.fd, TMP_MAX_AGE_S)
+        return self.fd, parts[-1]
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+        self.fd, self.parent = -1, None
+
+    def __enter__(self) -> _Folders:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
 
 
+def _write_from_cache(cache: Cache, entry: PointerEntry, dir_fd: int, name: str,
+                      mode: int) -> bool:
+    """Copy the object into a new temporary file (O_EXCL|O_NOFOLLOW, unpredictable name) in
+    the folder, check it, backdate it and exchange it with the pointer file.
+
+    The check: the size always; the hash of the bytes written unless this process hashed
+    the object and it is unchanged since (a download, just now). Exchanging the two names
+    (renameat2 RENAME_EXCHANGE) and then deleting the pointer is as atomic as a rename over
+    it, but ext4 does not flush a file renamed over another one (its auto_da_alloc): a plain
+    rename cost 0.5 s per GiB here waiting for the disk. False: the object is gone."""
+    try:
+        source = cache.open(entry.oid)
+    except FileNotFoundError:
+        return False
+    except OSError as exc:  # a link or something unreadable in place of the object
+        raise FatalError(f"{entry.path}: cannot read cache object {entry.oid} at "
+                         f"{cache.path(entry.oid)} ({exc.strerror}); the file stays a "
+                         "pointer: run `git data fsck --repair`, then pull") from None
+    with source:
+        src = source.fileno()
+        st = os.fstat(src)
+        with safeio.AtomicFile(dir_fd, name, mode) as out:
+            if st.st_size == entry.size:
+                safeio.copy_fd(src, out.fd)
+            written = os.fstat(out.fd)
+            problem = _check(cache, entry, st, out, written)
+            if problem:
+                raise FatalError(f"{entry.path}: cache object {entry.oid} at "
+                                 f"{cache.path(entry.oid)} is corrupt ({problem}); the file "
+                                 "stays a pointer: run `git data fsck --repair`, then pull")
+            # a second back (see _backdate), on the descriptor: a rename keeps the mtime
+            os.utime(out.fd, ns=(written.st_atime_ns, written.st_mtime_ns - 1_000_000_000))
+            out.commit(exchange=True)
+    return True
+
+
+def _check(cache: Cache, entry: PointerEntry, st: os.stat_result, out: safeio.AtomicFile,
+           written: os.stat_result) -> str | None:
+    """Why the copy ``out`` (whose stat is ``written``) is not the object ``entry`` names;
+    None when it is."""
+    if st.st_size != entry.size or written.st_size != entry.size:
+        return f"{st.st_size} bytes, the pointer says {entry.size}"
+    if cache.hashed_since_written(entry.oid, st):
+        return None
+    # the copy itself is hashed (the bytes that land), read back through a second descriptor
+    # of the very file written (the first is write-only)
+    fd = os.open(out.tmp, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=out.tmp_dir_fd)
+    try:
+        if os.fstat(fd).st_ino != written.st_ino:
+            return "its temporary copy was replaced"
+        actual = _hash_fd(fd, pointer.split_oid(entry.oid)[0], entry.size)
+    finally:
+        os.close(fd)
+    return None if actual == entry.oid else f"its bytes hash to {actual}"
+
+
+def _hash_fd(fd: int, algo: str, size: int) -> str:
+    hasher = new_hasher(algo)
+    buf = bytearray(min(size + 1, 4 << 20))  # a small file: no 4 MiB to zero-fill
+    view = memoryview(buf)
+    offset = 0
+    while n := os.preadv(fd, [buf], offset):
+        hasher.update(view[:n])
+        offset += n
+    return f"{algo}:{hasher.hexdigest()}"
 
 
 def _refuse_locked_index(repo: Repo) -> None:
@@ -161,14 +263,52 @@ def _refuse_locked_index(repo: Repo) -> None:
                          "wait for it (or remove the lock if none is) and run this again")
 
 
-def holds_pointer(path: Path, oid: str) -> bool:
+def holds_pointer(path: Path, oid: str, root: Path | None = None) -> bool:
     """Whether the work-tree file is exactly the pointer text for ``oid`` (what checkout
-    leaves when the data is not there): only such a file may be replaced by the data."""
+    leaves when the data is not there): only such a file may be replaced by the data. A
+    symlink is never read through: not the file itself, nor, with ``root`` (the work
+    tree), any folder between it and ``root``."""
     try:
-        with open(path, "rb") as stream:
-            head = stream.read(pointer.MAX_POINTER_SIZE + 1)
-    except OSError:  # deleted, or a directory now: the user's doing, left alone
+        rel = os.path.relpath(path.parent, root) if root is not None else None
+        dir_fd = (safeio.open_dir(root, "" if rel == "." else rel) if root is not None
+                  else os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC))
+    except (OSError, FatalError):
         return False
+    try:
+        return _holds_pointer_at(dir_fd, path.name, oid)
+    finally:
+        os.close(dir_fd)
+
+
+def holding_pointers(root: Path, entries: Iterable[PointerEntry]) -> list[PointerEntry]:
+    """The entries whose work-tree file is exactly their pointer text (``holds_pointer``
+    for many files: each folder opened once, never through a link)."""
+    found = []
+    with _Folders(root, sweep=False) as folders:
+        for entry in entries:
+            try:
+                dir_fd, name = folders.open(entry.path)
+            except (OSError, FatalError):
+                continue
+            if _holds_pointer_at(dir_fd, name, entry.oid):
+                found.append(entry)
+    return found
+
+
+def _holds_pointer_at(dir_fd: int, name: str, oid: str) -> bool:
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
+                     dir_fd=dir_fd)
+    except OSError:  # deleted, a link, unreadable: the user's doing (or a trap), left alone
+        return False
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return False
+        head = os.read(fd, pointer.MAX_POINTER_SIZE + 1)
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
     if len(head) > pointer.MAX_POINTER_SIZE or not pointer.looks_like_pointer(head):
         return False
     try:

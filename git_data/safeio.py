@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import fcntl
 import os
 import secrets
 import stat
@@ -121,13 +122,17 @@ def create_tmp(dir_fd: int, name: str, mode: int = 0o600) -> tuple[int, str]:
 class AtomicFile:
     """A file written under a temporary name and renamed to ``name`` in ``dir_fd`` on
     ``commit``. ``exchange``: swap it with an existing file (renameat2 RENAME_EXCHANGE,
-    where the system has it) and remove that file, instead of renaming over it."""
+    where the system has it) and remove that file, instead of renaming over it.
+    ``tmp_dir_fd``: make the temporary file in that folder instead (on the same file
+    system), e.g. a store's ``tmp/``, so a killed writer leaves nothing beside the objects."""
 
-    def __init__(self, dir_fd: int, name: str, mode: int = 0o644, fsync: bool = False) -> None:
+    def __init__(self, dir_fd: int, name: str, mode: int = 0o644, fsync: bool = False,
+                 tmp_dir_fd: int | None = None) -> None:
         if "/" in name or name in ("", ".", ".."):
             raise UnsafePath(f"refusing file name {name!r}")
         self.dir_fd, self.name, self.mode, self.fsync = dir_fd, name, mode, fsync
-        self.fd, self.tmp = create_tmp(dir_fd, name, 0o600)
+        self.tmp_dir_fd = dir_fd if tmp_dir_fd is None else tmp_dir_fd
+        self.fd, self.tmp = create_tmp(self.tmp_dir_fd, name, 0o600)
         self.done = False
 
     def write(self, data: bytes | memoryview) -> None:
@@ -141,8 +146,8 @@ class AtomicFile:
             os.fsync(self.fd)
         os.close(self.fd)
         self.fd = -1
-        if not (exchange and _exchange(self.dir_fd, self.tmp, self.name)):
-            os.replace(self.tmp, self.name, src_dir_fd=self.dir_fd, dst_dir_fd=self.dir_fd)
+        if not (exchange and _exchange(self.dir_fd, self.tmp, self.name, self.tmp_dir_fd)):
+            os.replace(self.tmp, self.name, src_dir_fd=self.tmp_dir_fd, dst_dir_fd=self.dir_fd)
         self.done = True
         if self.fsync:
             os.fsync(self.dir_fd)
@@ -153,7 +158,7 @@ class AtomicFile:
             self.fd = -1
         if not self.done:
             try:
-                os.unlink(self.tmp, dir_fd=self.dir_fd)
+                os.unlink(self.tmp, dir_fd=self.tmp_dir_fd)
             except FileNotFoundError:
                 pass
             self.done = True
@@ -166,14 +171,16 @@ class AtomicFile:
             self.abort()
 
 
-def _exchange(dir_fd: int, tmp: str, name: str) -> bool:
+def _exchange(dir_fd: int, tmp: str, name: str, tmp_dir_fd: int | None = None) -> bool:
     """Swap ``tmp`` and ``name`` and remove the old file (now ``tmp``); False where the
     system cannot (no renameat2, a file system without RENAME_EXCHANGE, no ``name``)."""
     if _renameat2 is None:
         return False
-    if _renameat2(dir_fd, os.fsencode(tmp), dir_fd, os.fsencode(name), RENAME_EXCHANGE) != 0:
+    tmp_dir_fd = dir_fd if tmp_dir_fd is None else tmp_dir_fd
+    if _renameat2(tmp_dir_fd, os.fsencode(tmp), dir_fd, os.fsencode(name),
+                  RENAME_EXCHANGE) != 0:
         return False
-    os.unlink(tmp, dir_fd=dir_fd)  # now the old file
+    os.unlink(tmp, dir_fd=tmp_dir_fd)  # now the old file
     return True
 
 
@@ -228,6 +235,42 @@ def write_text(path: str | os.PathLike[str], text: str, mode: int = 0o644,
     write_bytes(path, text.encode(), mode, fsync, root)
 
 
+FICLONE = 0x40049409
+
+
+def copy_fd(src: int, dst: int) -> None:
+    """Copy the whole of ``src`` into the (empty) ``dst``: a reflink where the file system
+    can share extents (btrfs, XFS), else an in-kernel copy (copy_file_range: no trip
+    through this process's memory), else a plain copy."""
+    try:
+        fcntl.ioctl(dst, FICLONE, src)
+        return
+    except OSError:
+        pass
+    try:
+        _copy_in_kernel(src, dst, os.fstat(src).st_size)
+        return
+    except OSError:  # not supported here (e.g. across some file systems): copy
+        os.ftruncate(dst, 0)
+        os.lseek(dst, 0, os.SEEK_SET)
+    offset = 0
+    while chunk := os.pread(src, 1 << 20, offset):
+        view = memoryview(chunk)
+        while view:
+            view = view[os.write(dst, view):]
+        offset += len(chunk)
+
+
+def _copy_in_kernel(src: int, dst: int, size: int) -> None:
+    left, offset = size, 0
+    while left > 0:
+        copied = os.copy_file_range(src, dst, min(left, 1 << 30), offset)
+        if copied == 0:  # the source shrank: the caller's size check catches it
+            return
+        left -= copied
+        offset += copied
+
+
 def open_nofollow(dir_fd: int, name: str) -> BinaryIO:
     """Open an existing regular file for reading without following a link."""
     fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
@@ -237,9 +280,10 @@ def open_nofollow(dir_fd: int, name: str) -> BinaryIO:
     return os.fdopen(fd, "rb")
 
 
-def sweep(folder: str | os.PathLike[str], max_age_s: float = 3600.0) -> int:
+def sweep(folder: str | os.PathLike[str] | int, max_age_s: float = 3600.0) -> int:
     """Remove temporary files (``*TMP_SUFFIX``) older than ``max_age_s`` that killed
-    processes left directly in ``folder``; returns how many. Never follows a link."""
+    processes left directly in ``folder`` (a path, or a descriptor from ``open_dir``);
+    returns how many. Never follows a link."""
     cutoff = time.time() - max_age_s
     removed = 0
     try:
@@ -251,7 +295,10 @@ def sweep(folder: str | os.PathLike[str], max_age_s: float = 3600.0) -> int:
             continue
         try:
             if entry.stat(follow_symlinks=False).st_mtime < cutoff:
-                os.unlink(entry.path)
+                if isinstance(folder, int):
+                    os.unlink(entry.name, dir_fd=folder)
+                else:
+                    os.unlink(entry.path)
                 removed += 1
         except FileNotFoundError:
             pass

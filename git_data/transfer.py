@@ -598,7 +598,7 @@ def _adopt_verified(cache: Cache, store: Store, oid: str, tmp: Path,
     actual, size = hash_file(str(tmp), pointer.split_oid(oid)[0])
     if actual != oid:
         raise _corrupt_copy(store, f"{oid} hashes to {actual}, {size} bytes")
-    cache.adopt(tmp, oid)
+    cache.adopt(tmp, oid, hashed=True)
 
 
 def _corrupt_copy(store: Store, detail: str) -> PermanentError:

@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import appendlog
+from . import appendlog, safeio
 
 FILE_NAME = "written"
 COMPACT_BYTES = 8 << 20
@@ -103,8 +103,7 @@ def record(git_dir: Path | str, worktree: Path | str, files: Iterable[tuple[str,
 
 def _compact(git_dir: Path | str) -> None:
     entries = load(git_dir)
-    target = record_path(git_dir)
-    tmp = target.with_name(f"{FILE_NAME}.{os.getpid()}.tmp")
-    tmp.write_text("".join(f"{w.oid}\t{w.size}\t{w.mtime_ns}\t{w.inode}\t{escape(p)}\n"
-                           for p, w in entries.items()), errors="surrogateescape")
-    os.replace(tmp, target)  # appends racing with this are lost: they were only hints
+    text = "".join(f"{w.oid}\t{w.size}\t{w.mtime_ns}\t{w.inode}\t{escape(p)}\n"
+                   for p, w in entries.items())
+    # appends racing with this are lost: they were only hints
+    safeio.write_bytes(record_path(git_dir), text.encode(errors="surrogateescape"))

@@ -93,3 +93,46 @@ def test_exchange_swaps_with_existing_file(tmp_path: Path) -> None:
         os.close(fd)
     assert (tmp_path / "f").read_bytes() == b"again"
     assert [p.name for p in tmp_path.iterdir()] == ["f"]
+
+
+def test_temporary_file_in_another_folder(tmp_path: Path) -> None:
+    (tmp_path / "tmp").mkdir()
+    (tmp_path / "objects").mkdir()
+    tmp_fd = safeio.open_dir(tmp_path, "tmp")
+    dir_fd = safeio.open_dir(tmp_path, "objects")
+    try:
+        with safeio.AtomicFile(dir_fd, "obj", 0o444, tmp_dir_fd=tmp_fd) as out:
+            out.write(b"bytes")
+            assert os.listdir(tmp_path / "tmp") == [out.tmp]
+            assert os.listdir(tmp_path / "objects") == []
+            out.commit()
+        with pytest.raises(RuntimeError), \
+                safeio.AtomicFile(dir_fd, "other", tmp_dir_fd=tmp_fd) as out:
+            raise RuntimeError("killed")
+    finally:
+        os.close(tmp_fd)
+        os.close(dir_fd)
+    assert (tmp_path / "objects" / "obj").read_bytes() == b"bytes"
+    assert (tmp_path / "objects" / "obj").stat().st_mode & 0o777 == 0o444
+    assert os.listdir(tmp_path / "tmp") == []
+
+
+def test_copy_fd_copies_everything(tmp_path: Path) -> None:
+    source = tmp_path / "source"
+    source.write_bytes(os.urandom(3 << 20) + b"tail")
+    with open(source, "rb") as src, open(tmp_path / "copy", "wb") as dst:
+        safeio.copy_fd(src.fileno(), dst.fileno())
+    assert (tmp_path / "copy").read_bytes() == source.read_bytes()
+
+
+def test_sweep_through_a_descriptor(tmp_path: Path) -> None:
+    old = tmp_path / f".a.0123{safeio.TMP_SUFFIX}"
+    old.write_bytes(b"x")
+    os.utime(old, (0, 0))
+    (tmp_path / f".b{safeio.TMP_SUFFIX}").symlink_to(old)  # a link is never touched
+    fd = safeio.open_dir(tmp_path)
+    try:
+        assert safeio.sweep(fd, 3600) == 1
+    finally:
+        os.close(fd)
+    assert not old.exists() and (tmp_path / f".b{safeio.TMP_SUFFIX}").is_symlink()

@@ -204,8 +204,7 @@ def copy_data(repo: Repo, source_url: str, copy_to: CopyTarget, include: list[st
     config = Config(repo)
     remote = new_remote(config, copy_to)
     marker = repo.git_dir / "data" / PENDING_COPY
-    marker.parent.mkdir(parents=True, exist_ok=True)
-    marker.write_text(json.dumps({"source": source_url, "target": asdict(copy_to)}))
+    safeio.write_text(marker, json.dumps({"source": source_url, "target": asdict(copy_to)}))
     items = reachable_items(repo, branch, include, exclude)
     sources = open_stores(r for r in read_order(repo, config) if r.url != remote.url)
     target = remote.open()

@@ -15,12 +15,10 @@ The folder is ``.gitdata-stats`` because ``.gitdata`` is the shared configuratio
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .. import __version__, pointer
+from .. import __version__, pointer, safeio
 from ..config import Config
 from ..errors import FatalError
 from ..gitrepo import Repo
@@ -136,8 +134,8 @@ class SavedStats:
         root = self.repo.root
         attributes = root / STATS_DIR / ".gitattributes"
         if not attributes.exists():
-            _atomic_write(attributes, ATTRIBUTES.encode())
-        _atomic_write(root / rel, text.encode())
+            _atomic_write(attributes, ATTRIBUTES.encode(), root)
+        _atomic_write(root / rel, text.encode(), root)
         self.repo.git("add", "-f", "--", f"{STATS_DIR}/.gitattributes", rel)
         return rel
 
@@ -151,17 +149,9 @@ def _is_pointer(data: bytes) -> bool:
         return True
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name[:40]}.")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def _atomic_write(path: Path, data: bytes, root: Path | None = None) -> None:
+    """``root``: the work tree; no folder below it is followed if it is a link."""
+    safeio.write_bytes(path, data, root=root)
 
 
 def load_schema_file(path: str) -> Any:

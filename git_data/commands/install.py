@@ -19,6 +19,7 @@ from .. import safeio
 from ..errors import FatalError
 from ..gitrepo import Repo, run_git
 from ..hooks import SAVED_SUFFIX, SHIM_MARKER
+from ..materialize import exclude_temporary_files
 from ..progress import note
 
 HOOKS = ("pre-commit", "pre-push", "post-checkout", "post-merge")
@@ -88,6 +89,7 @@ def install_hooks(repo: Repo, quiet: bool = False) -> None:
             _install_hook(dir_fd, hooks_dir / hook, shim_text(hook))
     finally:
         os.close(dir_fd)
+    exclude_temporary_files(repo)
 
 
 def _open_hooks_dir(repo: Repo, hooks_dir: Path) -> int:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from ..cache import Cache
 from ..config import Config, refuse_weak_pointers
 from ..gitrepo import Repo
-from ..materialize import holds_pointer, materialize, select
+from ..materialize import holding_pointers, materialize, select
 from ..progress import note
 from .fetch import download, wanted
 
@@ -17,7 +17,7 @@ def pull(repo: Repo, remote_name: str | None, include: list[str] | None,
     config = Config(repo)
     entries = select(repo.index_pointers(), include, exclude)
     if only_pointers:  # the files checkout left as pointers: nothing else is downloaded
-        entries = [e for e in entries if holds_pointer(repo.root / e.path, e.oid)]
+        entries = holding_pointers(repo.root, entries)
     if revs:
         entries = wanted(repo, revs, include, exclude)
     result = download(repo, config, entries, remote_name, quiet)

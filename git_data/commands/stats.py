@@ -14,10 +14,10 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
-import tempfile
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from .. import safeio
 from ..errors import FatalError
 from ..gitrepo import PointerEntry, Repo
 from ..progress import note, warn
@@ -126,13 +126,8 @@ def write_output(dest: str, data: bytes) -> None:
         sys.stdout.buffer.write(data)
         sys.stdout.flush()
         return
-    folder = os.path.dirname(os.path.abspath(dest))
     try:
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".git-data-")
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, dest)
+        safeio.write_bytes(os.path.abspath(dest), data)
     except OSError as exc:
         raise FatalError(f"{dest}: cannot write ({exc.strerror})") from None
 
@@ -214,20 +209,12 @@ def sample(repo: Repo, path: str, n: int, seed: int, out: str | None, rev: str |
 def _sample_to_file(stream: object, name: str, out: str, n: int, seed: int) -> int:
     from ..stats import write_sample
 
-    folder = os.path.dirname(os.path.abspath(out))
     try:
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".git-data-sample-")
+        with safeio.atomic_path(os.path.abspath(out)) as file, \
+                open(file.fd, "wb", closefd=False) as target:
+            return write_sample(stream, name, target, n, seed)  # type: ignore[arg-type]
     except OSError as exc:
         raise FatalError(f"{out}: cannot write ({exc.strerror})") from None
-    try:
-        with os.fdopen(fd, "wb") as target:
-            count = write_sample(stream, name, target, n, seed)  # type: ignore[arg-type]
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return count
 
 
 # ----- file samples (clone --sample) ---------------------------------------------------

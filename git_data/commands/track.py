@@ -7,6 +7,7 @@ import os
 import time
 from pathlib import Path
 
+from .. import safeio
 from ..errors import FatalError
 from ..gitrepo import Repo
 from ..progress import note
@@ -34,12 +35,28 @@ def escape_glob(path: str) -> str:
     return "/" + out if not out.startswith("/") else out
 
 
+def _read_attributes(repo: Repo) -> str | None:
+    """The work tree's .gitattributes, None when there is none; a symlink there (committed
+    content) is refused, never read through."""
+    dir_fd = os.open(repo.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        with safeio.open_nofollow(dir_fd, ATTRIBUTES_FILE) as stream:
+            return stream.read().decode()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise FatalError(f"{_attributes_path(repo)} cannot be read ({exc.strerror}); a "
+                         "symlink there is refused: replace it with a plain file") from None
+    finally:
+        os.close(dir_fd)
+
+
 def tracked_patterns(repo: Repo) -> list[str]:
-    path = _attributes_path(repo)
-    if not path.exists():
+    text = _read_attributes(repo)
+    if text is None:
         return []
     patterns = []
-    for line in path.read_text().splitlines():
+    for line in text.splitlines():
         if line.rstrip().endswith(ATTRS) or " filter=data" in line:
             patterns.append(line.split(" filter=data")[0].strip())
     return patterns
@@ -65,7 +82,7 @@ def _add_patterns(repo: Repo, quoted: list[str]) -> list[str]:
     existing = set(tracked_patterns(repo))
     new = [q for q in dict.fromkeys(quoted) if q not in existing]
     if new:
-        text = path.read_text() if path.exists() else ""
+        text = _read_attributes(repo) or ""
         if text and not text.endswith("\n"):
             text += "\n"
         text += "".join(f"{q} {ATTRS}\n" for q in new)
@@ -75,11 +92,12 @@ def _add_patterns(repo: Repo, quoted: list[str]) -> list[str]:
 
 def untrack(repo: Repo, patterns: list[str]) -> int:
     path = _attributes_path(repo)
-    if not path.exists():
+    text = _read_attributes(repo)
+    if text is None:
         raise FatalError(f"{path} does not exist; nothing is tracked")
     wanted = set(patterns) | {quote_pattern(p) for p in patterns}
     kept, removed = [], []
-    for line in path.read_text().splitlines(keepends=True):
+    for line in text.splitlines(keepends=True):
         head = line.split(" filter=data")[0].strip()
         if " filter=data" in line and head in wanted:
             removed.append(head)
@@ -149,6 +167,4 @@ def _touch_mismatched_files(repo: Repo) -> None:
 
 
 def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    safeio.write_text(path, text, root=path.parent)

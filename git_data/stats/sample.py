@@ -115,7 +115,9 @@ def write_sample(stream: Input, name: str, out: Output, n: int, seed: int = 0) -
     Returns the number of rows written."""
     fmt, header, records = _sampled(stream, name, n, seed)
     if isinstance(out, (str, os.PathLike)):
-        with open(out, "wb") as target:
+        from .. import safeio  # written whole, then renamed into place
+
+        with safeio.atomic_path(out) as file, open(file.fd, "wb", closefd=False) as target:
             return _write(target, fmt, header, records)
     return _write(out, fmt, header, records)
 

@@ -10,7 +10,8 @@ Layout under a store URL::
     links/<alias>.json                    aliases for run paths
 
 A :class:`Store` only moves bytes (the transfer queue owns batching, retries and order).
-Writes are atomic: a local-directory store writes ``tmp/<random>`` and renames; object stores
+Writes are atomic: a local-directory store writes ``tmp/.<name>.<random>.git-data-tmp``
+through safeio (never following a link) and renames; object stores
 (S3) publish a key only when its upload completes. Nothing here knows about git.
 """
 
@@ -23,7 +24,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any, BinaryIO
 
-from .. import pointer
+from .. import pointer, safeio
 from ..hashing import hash_file, hash_stream, new_hasher
 from .errors import BadObjectError, StoreError, TransientStoreError, already_exists
 from .localfs import LocalFS, local_root
@@ -32,6 +33,7 @@ __all__ = ["CHUNK", "STORE_ID_KEY", "BadObjectError", "Store", "StoreError", "St
            "TransientStoreError", "object_key", "open_store"]
 
 CHUNK = 1 << 20
+TMP_MAX_AGE_S = 3600  # a partial copy in a local store's tmp/ older than this is swept
 PACKAGES = {"s3": "s3fs", "s3a": "s3fs", "gs": "gcsfs", "gcs": "gcsfs", "az": "adlfs",
             "abfs": "adlfs", "abfss": "adlfs", "adl": "adlfs", "ssh": "paramiko",
             "sftp": "paramiko", "hf": "huggingface_hub", "webdav": "webdav4", "oci": "ocifs",
@@ -167,11 +169,9 @@ class Store:
         target = self.path(object_key(oid))
         if not self.local:
             self.put_file(local_path, object_key(oid), overwrite=False)
-        elif not (link and link_into(local_path, target)) and not os.path.exists(target):
-            import shutil  # (and tempfile below) off the start-up of every hook
-
-            self._local_atomic(target, lambda tmp: shutil.copyfile(local_path, tmp),
-                               read_only=True)
+        elif not (link and link_into(local_path, target, self.root)) \
+                and not os.path.exists(target):
+            self._local_atomic(target, lambda fd: _copy_file(local_path, fd), read_only=True)
 
     def hash_object(self, oid: str) -> tuple[str, int]:
         """Stream the store's copy of ``oid`` through its hasher (constant memory): its
@@ -305,10 +305,10 @@ class Store:
         ``oid`` before anything becomes visible; never overwrites."""
         target = self.path(object_key(oid))
         if self.local:
-            self._local_atomic(target, lambda tmp: _copy_verified(source, tmp, oid),
+            self._local_atomic(target, lambda fd: _copy_verified(source, fd, oid),
                                read_only=True)
             return
-        import tempfile
+        import tempfile  # off the start-up of every hook
 
         with tempfile.TemporaryDirectory(prefix="git-data-copy-") as folder:
             spool = os.path.join(folder, "object")
@@ -329,14 +329,14 @@ class Store:
         if not overwrite and self.fs.exists(target):
             return
         if self.local:
-            self._local_atomic(target, lambda tmp: self.fs.put_file(local_path, tmp))
+            self._local_atomic(target, lambda fd: _copy_file(local_path, fd))
         else:
             self.fs.put_file(local_path, target)
 
     def write_bytes(self, key: str, data: bytes) -> None:
         target = self.path(key)
         if self.local:
-            self._local_atomic(target, lambda tmp: self.fs.pipe_file(tmp, data))
+            self._local_atomic(target, lambda fd: _write_all(fd, data))
         else:
             self.fs.pipe_file(target, data)
 
@@ -345,17 +345,27 @@ class Store:
         O_EXCL via a hard link; object stores a conditional put where the server has one."""
         target = self.path(key)
         if self.local:
-            os.makedirs(os.path.dirname(target), exist_ok=True)
-            tmp = self._tmp_name(target)
-            with open(tmp, "wb") as stream:
-                stream.write(data)
+            tmp_fd = self._tmp_dir()
+            dir_fd = -1
             try:
-                os.link(tmp, target)
-                return True
-            except FileExistsError:
-                return False
+                dir_fd = _open_under(self.root, self._rel_dir(target))
+                fd, tmp = safeio.create_tmp(tmp_fd, os.path.basename(target), 0o644)
+                try:
+                    _write_all(fd, data)
+                finally:
+                    os.close(fd)
+                try:  # a link never follows one at ``target``: a name taken is taken
+                    os.link(tmp, os.path.basename(target), src_dir_fd=tmp_fd,
+                            dst_dir_fd=dir_fd, follow_symlinks=False)
+                    return True
+                except FileExistsError:
+                    return False
+                finally:
+                    os.unlink(tmp, dir_fd=tmp_fd)
             finally:
-                os.unlink(tmp)
+                os.close(tmp_fd)
+                if dir_fd >= 0:
+                    os.close(dir_fd)
         if self.fs.exists(target):
             return False
         try:
@@ -405,36 +415,66 @@ class Store:
         return bool(self.fs.exists(self.path(key)))
 
     # ----- local atomicity ---------------------------------------------------------------
-    def _tmp_name(self, target: str) -> str:
-        tmp_dir = self.path("tmp")
-        os.makedirs(tmp_dir, exist_ok=True)
-        return posixpath.join(tmp_dir, f"{os.urandom(16).hex()}.{os.path.basename(target)[:40]}")
+    def _rel_dir(self, target: str) -> str:
+        """The folder of ``target`` relative to the store root (keys are checked: no
+        absolute path, no ``..``)."""
+        rel = posixpath.relpath(posixpath.dirname(target), self.root)
+        return "" if rel == "." else "/".join(safeio.relative_parts(rel))
+
+    def _tmp_dir(self) -> int:
+        """A descriptor of the store's ``tmp/`` (made when missing). The first use in a
+        process sweeps it of partial copies that killed writers left (older than an hour),
+        so the next push cleans up after an interrupted one."""
+        fd = _open_under(self.root, "tmp")
+        if not getattr(self, "_swept", False):
+            self._swept = True
+            _sweep_all(fd, TMP_MAX_AGE_S)
+        return fd
 
     def _local_atomic(self, target: str, write: Any, read_only: bool = False) -> None:
-        tmp = self._tmp_name(target)
+        """Write ``target`` in a local store: ``write(fd)`` fills a new temporary file in
+        ``tmp/`` (O_EXCL|O_NOFOLLOW, unpredictable name), which is then renamed into place;
+        every folder from the store root on is opened without following a link."""
+        tmp_fd = self._tmp_dir()
+        dir_fd = -1
         try:
-            write(tmp)
-            if read_only:  # objects are never rewritten; say so to anyone who tries
-                os.chmod(tmp, 0o444)
-            os.makedirs(os.path.dirname(target), exist_ok=True)
-            os.replace(tmp, target)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+            dir_fd = _open_under(self.root, self._rel_dir(target))
+            with safeio.AtomicFile(dir_fd, os.path.basename(target),
+                                   0o444 if read_only else 0o644, tmp_dir_fd=tmp_fd) as out:
+                write(out.fd)
+                out.commit()
+        finally:
+            os.close(tmp_fd)
+            if dir_fd >= 0:
+                os.close(dir_fd)
 
 
-def link_into(source: str, target: str) -> bool:
+def link_into(source: str, target: str, root: str | None = None) -> bool:
     """Hard-link ``source`` as ``target``; True when ``target`` now exists. A link appears
     complete or not at all, so it needs no temporary name. False (copy instead) across file
-    systems or where links are not supported."""
+    systems or where links are not supported. ``root``: a trusted folder above ``target``;
+    the folders between are opened without following a link (else only ``target``'s own
+    folder is trusted). A link at ``target`` is never followed."""
     try:
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        os.link(source, target)
+        folder = os.path.dirname(target)
+        if root is not None:
+            rel = os.path.relpath(folder, root)
+            dir_fd = _open_under(root, "" if rel == "." else rel)
+        else:
+            os.makedirs(folder, exist_ok=True)
+            dir_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except safeio.UnsafePath:
+        raise
+    except OSError:
+        return False
+    try:
+        os.link(source, os.path.basename(target), dst_dir_fd=dir_fd, follow_symlinks=False)
     except FileExistsError:
         return True
     except OSError:
         return False
+    finally:
+        os.close(dir_fd)
     return True
 
 
@@ -457,16 +497,49 @@ def _read_local_head(path: str, limit: int) -> bytes:
         os.close(fd)
 
 
-def _copy_verified(source: BinaryIO, path: str, oid: str) -> None:
+def _open_under(root: str, rel: str) -> int:
+    """``safeio.open_dir(root, rel, create=True)``, making the (trusted) root when missing:
+    a local store is created on first write."""
+    try:
+        return safeio.open_dir(root, rel, create=True)
+    except FileNotFoundError:
+        os.makedirs(root, exist_ok=True)
+        return safeio.open_dir(root, rel, create=True)
+
+
+def _sweep_all(dir_fd: int, max_age_s: float) -> None:
+    """Remove every regular file in a store's ``tmp/`` older than ``max_age_s``: all of
+    them are partial copies (also those of earlier versions, named ``<hex>.<name>``)."""
+    cutoff = time.time() - max_age_s
+    for entry in os.scandir(dir_fd):
+        try:
+            if entry.is_file(follow_symlinks=False) and \
+                    entry.stat(follow_symlinks=False).st_mtime < cutoff:
+                os.unlink(entry.name, dir_fd=dir_fd)
+        except FileNotFoundError:  # another push swept it first
+            pass
+
+
+def _write_all(fd: int, data: bytes | memoryview) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _copy_file(path: str, fd: int) -> None:
+    with open(path, "rb") as source:
+        safeio.copy_fd(source.fileno(), fd)
+
+
+def _copy_verified(source: BinaryIO, fd: int, oid: str) -> None:
     algo = pointer.split_oid(oid)[0]
     hasher = new_hasher(algo)
-    with open(path, "wb") as out:
-        while True:
-            chunk = source.read(CHUNK)
-            if not chunk:
-                break
-            hasher.update(chunk)
-            out.write(chunk)
+    while True:
+        chunk = source.read(CHUNK)
+        if not chunk:
+            break
+        hasher.update(chunk)
+        _write_all(fd, chunk)
     if f"{algo}:{hasher.hexdigest()}" != oid:
         raise BadObjectError(f"the bytes read for {oid} hash to {algo}:{hasher.hexdigest()}; "
                              "the source copy is corrupt, nothing was written")

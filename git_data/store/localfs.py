@@ -12,6 +12,8 @@ import os
 import posixpath
 from typing import Any, BinaryIO
 
+from .. import safeio
+
 
 def local_root(url: str) -> str | None:
     """The folder a local store URL names; None for every other kind of URL."""
@@ -54,13 +56,11 @@ class LocalFS:
         return open(path, mode)  # type: ignore[return-value]
 
     def put_file(self, local_path: str, path: str) -> None:
-        import shutil  # off the start-up of every hook
-
-        shutil.copyfile(local_path, path)
+        with open(local_path, "rb") as source, safeio.atomic_path(path) as out:
+            safeio.copy_fd(source.fileno(), out.fd)
 
     def pipe_file(self, path: str, data: bytes, **_: Any) -> None:
-        with open(path, "wb") as stream:
-            stream.write(data)
+        safeio.write_bytes(path, data)
 
     def cat_file(self, path: str, start: int | None = None, end: int | None = None) -> bytes:
         with open(path, "rb") as stream:
