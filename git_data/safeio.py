@@ -19,16 +19,15 @@ older than a given age, and `git data install` keeps them out of `git add` (info
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import fcntl
 import os
-import secrets
 import stat
 import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 from typing import BinaryIO
 
@@ -99,7 +98,7 @@ def _step(fd: int, part: str, create: bool, root: str | os.PathLike[str],
 
 def tmp_name(name: str) -> str:
     """An unpredictable temporary name beside ``name``."""
-    return f".{name[:60]}.{secrets.token_hex(8)}{TMP_SUFFIX}"
+    return f".{name[:60]}.{os.urandom(8).hex()}{TMP_SUFFIX}"
 
 
 def create_new(dir_fd: int, name: str, mode: int = 0o644) -> int:
@@ -174,17 +173,25 @@ class AtomicFile:
 def _exchange(dir_fd: int, tmp: str, name: str, tmp_dir_fd: int | None = None) -> bool:
     """Swap ``tmp`` and ``name`` and remove the old file (now ``tmp``); False where the
     system cannot (no renameat2, a file system without RENAME_EXCHANGE, no ``name``)."""
-    if _renameat2 is None:
+    renameat2 = _renameat2()
+    if renameat2 is None:
         return False
     tmp_dir_fd = dir_fd if tmp_dir_fd is None else tmp_dir_fd
-    if _renameat2(tmp_dir_fd, os.fsencode(tmp), dir_fd, os.fsencode(name),
+    if renameat2(tmp_dir_fd, os.fsencode(tmp), dir_fd, os.fsencode(name),
                   RENAME_EXCHANGE) != 0:
         return False
     os.unlink(tmp, dir_fd=tmp_dir_fd)  # now the old file
     return True
 
 
-def _load_renameat2() -> Callable[..., int] | None:
+@lru_cache(maxsize=1)
+def _renameat2() -> Callable[..., int] | None:
+    """libc's renameat2, loaded on first use: ctypes costs every hook and filter start
+    about 12 ms, and most of them write no file."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         function = libc.renameat2
@@ -196,9 +203,7 @@ def _load_renameat2() -> Callable[..., int] | None:
     return function  # type: ignore[no-any-return]
 
 
-AT_FDCWD = -100
 RENAME_EXCHANGE = 2
-_renameat2 = _load_renameat2() if sys.platform.startswith("linux") else None
 
 
 @contextmanager
