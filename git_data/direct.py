@@ -185,7 +185,7 @@ def finish(repo: Repo, quiet: bool) -> int:
     from .config import Config
     from .errors import FatalError
     from .gitrepo import PointerEntry
-    from .materialize import holds_pointer, materialize
+    from .materialize import holding_pointers, materialize
     from .progress import warn
 
     if repo.workdir is None:
@@ -196,7 +196,7 @@ def finish(repo: Repo, quiet: bool) -> int:
     # files already data are passed on too: a hook killed after writing them but before
     # recording their stat in the index left them looking modified; materialize settles them
     entries = [PointerEntry(path, oid, size) for oid, size, path in records]
-    pending = [e for e in entries if holds_pointer(repo.workdir / e.path, e.oid)]
+    pending = holding_pointers(repo.workdir, entries)  # never read through a folder link
     config = Config(repo)
     cache = Cache(config.cache_dir)
     absent = [e for e in pending if not cache.has(e.oid)]
@@ -206,8 +206,7 @@ def finish(repo: Repo, quiet: bool) -> int:
         except FatalError as exc:  # the checkout is done; the files left stay pointers
             warn(f"{exc}")
     materialize(repo, cache, entries)
-    left = [(e.oid, e.size, e.path) for e in pending if holds_pointer(repo.workdir / e.path,
-                                                                        e.oid)]
+    left = [(e.oid, e.size, e.path) for e in holding_pointers(repo.workdir, pending)]
     keep_records(repo.git_dir, left)
     if left:
         names = ", ".join(repr(path) for _, _, path in left[:3])
