@@ -617,6 +617,10 @@ def _sha1_hex(data: bytes) -> str:
 
 
 def _describe(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror and type(exc).__module__ == "builtins":
+        # "no space left on device (/x/.git/data/tmp)", not "[Errno 28] No space left ..."
+        where = f" ({exc.filename})" if exc.filename else ""
+        return f"{exc.strerror[:1].lower()}{exc.strerror[1:]}{where}"
     text = str(exc) or type(exc).__name__
     return text.splitlines()[0][:300]
 
