@@ -22,7 +22,7 @@ from pathlib import Path
 
 from . import pointer, safeio
 from .cache import TMP_MAX_AGE_S, Cache
-from .errors import FatalError
+from .errors import FatalError, is_fault
 from .gitrepo import PointerEntry, Repo, run_git
 from .hashing import hash_file, new_hasher
 from .indexfile import racy_entries, set_stat, stage0_entries, stat_fields
@@ -48,6 +48,7 @@ def materialize(repo: Repo, cache: Cache, entries: Iterable[PointerEntry]) -> tu
     written: dict[str, PointerEntry] = {}
     missing = 0
     refused: list[str] = []
+    fault: OSError | None = None
     excluded = False
     _refuse_locked_index(repo)
     index = _index_entries(repo)
@@ -74,7 +75,10 @@ def materialize(repo: Repo, cache: Cache, entries: Iterable[PointerEntry]) -> tu
             except FatalError as exc:  # a symlinked folder, a corrupt cache object
                 refused.append(str(exc))
                 continue
-            except OSError as exc:  # a full disk, a read-only folder: nothing half-written
+            except OSError as exc:  # nothing half-written: that file stays a pointer
+                if is_fault(exc):  # a full disk, a read-only folder: the next file would
+                    fault = exc    # fail too; the CLI says what to do after the index update
+                    break
                 refused.append(f"cannot write {entry.path} ({exc.strerror}); it stays a "
                                "pointer: fix that and run `git data checkout`")
                 continue
@@ -82,6 +86,8 @@ def materialize(repo: Repo, cache: Cache, entries: Iterable[PointerEntry]) -> tu
     unindexed = written_not_indexed(repo, others)  # by a run killed before its index update
     if written or unindexed:
         refresh(repo, {**unindexed, **written}, index)
+    if fault is not None:
+        raise fault
     if refused:
         more = f" (and {len(refused) - 1} more such file(s))" if len(refused) > 1 else ""
         raise FatalError(refused[0] + more)

@@ -108,13 +108,17 @@ def create_new(dir_fd: int, name: str, mode: int = 0o644) -> int:
 
 
 def create_tmp(dir_fd: int, name: str, mode: int = 0o600) -> tuple[int, str]:
-    """A new temporary file for ``name`` in ``dir_fd``: (descriptor, its name)."""
+    """A new temporary file for ``name`` in ``dir_fd``: (descriptor, its name). The
+    descriptor holds an exclusive flock until it is closed, so ``sweep`` can tell the file
+    of a live writer from one a killed writer left (the kernel drops a dead one's lock)."""
     for _ in range(8):
         tmp = tmp_name(name)
         try:
-            return create_new(dir_fd, tmp, mode), tmp
+            fd = create_new(dir_fd, tmp, mode)
         except FileExistsError:
             continue
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a new file: nobody else holds it
+        return fd, tmp
     raise FatalError(f"cannot create a temporary file for {name}")
 
 
@@ -143,11 +147,12 @@ class AtomicFile:
         os.fchmod(self.fd, self.mode)
         if self.fsync:
             os.fsync(self.fd)
-        os.close(self.fd)
-        self.fd = -1
+        # renamed while still open and locked: a sweep never takes it for a dead writer's
         if not (exchange and _exchange(self.dir_fd, self.tmp, self.name, self.tmp_dir_fd)):
             os.replace(self.tmp, self.name, src_dir_fd=self.tmp_dir_fd, dst_dir_fd=self.dir_fd)
         self.done = True
+        os.close(self.fd)
+        self.fd = -1
         if self.fsync:
             os.fsync(self.dir_fd)
 
@@ -286,25 +291,42 @@ def open_nofollow(dir_fd: int, name: str) -> BinaryIO:
 
 
 def sweep(folder: str | os.PathLike[str] | int, max_age_s: float = 3600.0) -> int:
-    """Remove temporary files (``*TMP_SUFFIX``) older than ``max_age_s`` that killed
-    processes left directly in ``folder`` (a path, or a descriptor from ``open_dir``);
-    returns how many. Never follows a link."""
-    cutoff = time.time() - max_age_s
+    """Remove temporary files (``*TMP_SUFFIX``) that killed processes left directly in
+    ``folder`` (a path, or a descriptor from ``open_dir``): those whose writer's lock is
+    gone (see ``create_tmp``), and any older than ``max_age_s`` (a file system without
+    flock); returns how many. Never follows a link."""
+    now = time.time()
     removed = 0
     try:
         entries = list(os.scandir(folder))
     except (FileNotFoundError, NotADirectoryError):
         return 0
+    dir_fd = folder if isinstance(folder, int) else None
     for entry in entries:
         if not entry.name.endswith(TMP_SUFFIX) or not entry.is_file(follow_symlinks=False):
             continue
         try:
-            if entry.stat(follow_symlinks=False).st_mtime < cutoff:
-                if isinstance(folder, int):
-                    os.unlink(entry.name, dir_fd=folder)
-                else:
-                    os.unlink(entry.path)
+            mtime = entry.stat(follow_symlinks=False).st_mtime
+            # a moment of grace: a writer locks its file just after creating it
+            if mtime < now - max_age_s or (mtime < now - 0.1 and _abandoned(entry, dir_fd)):
+                os.unlink(entry.name if dir_fd is not None else entry.path, dir_fd=dir_fd)
                 removed += 1
         except FileNotFoundError:
             pass
     return removed
+
+
+def _abandoned(entry: os.DirEntry[str], dir_fd: int | None) -> bool:
+    """Whether no live process holds the temporary file's lock."""
+    try:
+        fd = os.open(entry.name if dir_fd is not None else entry.path,
+                     os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dir_fd)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except OSError:  # held: a writer is at work (or flock is not supported here)
+        return False
+    finally:
+        os.close(fd)

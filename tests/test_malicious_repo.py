@@ -7,6 +7,7 @@ that the command either writes the right file or refuses in one line naming the 
 
 from __future__ import annotations
 
+import fcntl
 import os
 import stat
 import subprocess
@@ -254,9 +255,13 @@ def test_stale_work_tree_temporaries_are_swept_and_never_committed(
     stale = copy.write("data/.big.bin.0123456789abcdef.git-data-tmp", b"half" * 1000)
     _age(stale, 7200)
     fresh = copy.write("data/.small.bin.fedcba9876543210.git-data-tmp", b"half")
-    copy.data("pull")
-    assert not stale.exists()
-    assert fresh.exists()  # perhaps another pull's, still being written
+    killed = copy.write("data/.other.bin.00112233aabbccdd.git-data-tmp", b"half")
+    _age(killed, 5)  # a writer killed seconds ago: its lock is gone
+    with open(fresh, "rb") as held:  # another pull's, still being written: its lock is held
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+        copy.data("pull")
+    assert not stale.exists() and not killed.exists()
+    assert fresh.exists()
     copy.git("add", "-A")
     assert copy.git("status", "--porcelain").stdout == ""
     assert ".git-data-tmp" not in copy.git("ls-files").stdout

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -75,7 +79,10 @@ def test_sweep_removes_only_old_temporaries(tmp_path: Path) -> None:
         p.write_bytes(b"1")
     os.utime(old, (1, 1))
     os.utime(keep, (1, 1))
-    assert safeio.sweep(tmp_path, max_age_s=60) == 1
+    with open(new, "rb") as held:  # a writer at work holds its lock
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+        os.utime(new, (time.time() - 30, time.time() - 30))
+        assert safeio.sweep(tmp_path, max_age_s=60) == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([new.name, keep.name])
 
 
@@ -136,3 +143,26 @@ def test_sweep_through_a_descriptor(tmp_path: Path) -> None:
     finally:
         os.close(fd)
     assert not old.exists() and (tmp_path / f".b{safeio.TMP_SUFFIX}").is_symlink()
+
+
+def test_sweep_removes_what_a_killed_writer_left_at_once(tmp_path: Path) -> None:
+    """A writer killed mid-file leaves its temporary file unlocked: the next sweep removes it
+    without waiting for it to age, while a live writer's file (locked) is kept."""
+    code = ("import os, sys\nfrom git_data import safeio\n"
+            "out = safeio.AtomicFile(safeio.open_dir(sys.argv[1]), 'big.bin')\n"
+            "out.write(b'x' * 1000)\nos._exit(9)\n")
+    subprocess.run([sys.executable, "-c", code, str(tmp_path)], check=False)
+    left = [p for p in tmp_path.iterdir() if p.name.endswith(safeio.TMP_SUFFIX)]
+    assert len(left) == 1
+    fd = safeio.open_dir(tmp_path)
+    try:
+        with safeio.AtomicFile(fd, "live.bin") as live:
+            for p in tmp_path.iterdir():
+                os.utime(p, (time.time() - 30, time.time() - 30))
+            assert safeio.sweep(tmp_path) == 1
+            assert not left[0].exists()
+            assert (tmp_path / live.tmp).exists()
+            live.commit()
+    finally:
+        os.close(fd)
+    assert [p.name for p in tmp_path.iterdir()] == ["live.bin"]

@@ -12,37 +12,11 @@ dispatched without loading click and the command tree (40 ms of imports)."""
 
 from __future__ import annotations
 
-import errno
 import sys
 
-from ..errors import FatalError
+from ..errors import FatalError, fault_message, is_fault
 
 FAULT_CODE = 1
-_FAULTS = {  # errno -> (what happened, what to do)
-    errno.ENOSPC: ("no space left on the device", "free some space"),
-    errno.EDQUOT: ("disk quota exceeded", "free some space or raise the quota"),
-    errno.EFBIG: ("file too large for this file system or process limit",
-                  "raise the limit (ulimit -f) or use another file system"),
-    errno.EROFS: ("read-only file system", "make it writable, or point data.cacheDir at a "
-                  "writable folder"),
-    errno.EACCES: ("permission denied", "fix the permissions (or owner) of that path"),
-    errno.EPERM: ("operation not permitted", "fix the permissions (or owner) of that path"),
-}
-
-
-def fault_message(exc: BaseException, again: str = "run the same command again") -> str:
-    """One line for a fault of the machine (or any other error): what failed, what to do."""
-    if isinstance(exc, MemoryError):
-        return f"out of memory; close other programs (or use a bigger machine), then {again}"
-    if isinstance(exc, OSError) and exc.errno in _FAULTS:
-        what, todo = _FAULTS[exc.errno]
-        where = f" ({exc.filename})" if exc.filename else ""
-        return f"{what}{where}; {todo}, then {again}"
-    return str(exc) or type(exc).__name__
-
-
-def _is_fault(exc: BaseException) -> bool:
-    return isinstance(exc, MemoryError) or (isinstance(exc, OSError) and exc.errno in _FAULTS)
 
 
 def _fault_line(args: list[str], exc: BaseException) -> str:
@@ -66,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
             sys.stderr.write(f"git-data: {exc}\n")
             return exc.code
         except (OSError, MemoryError) as exc:
-            if not _is_fault(exc):
+            if not is_fault(exc):
                 raise
             sys.stderr.write(_fault_line(args, exc) + "\n")
             return FAULT_CODE
@@ -115,7 +89,7 @@ def _click_main(args: list[str]) -> int:
     except BrokenPipeError:
         return 141
     except (OSError, MemoryError) as exc:
-        if not _is_fault(exc):
+        if not is_fault(exc):
             raise
         click.echo(_fault_line(args, exc), err=True)
         return FAULT_CODE

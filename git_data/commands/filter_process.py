@@ -41,7 +41,7 @@ def filter_process() -> int:
     try:
         _record(repo, outcome)
     except (OSError, MemoryError) as exc:  # every file is in place: only the notes are lost
-        from ..cli import fault_message
+        from ..errors import fault_message
 
         warn(f"could not record what this checkout wrote ({fault_message(exc, 'carry on')}); "
              "the next `git status` reads those files again")

@@ -338,7 +338,7 @@ class _Answered(OSError):
 
 
 def fault_text(exc: BaseException) -> str:
-    from ..cli import fault_message  # only on a fault: the CLI's words for it
+    from ..errors import fault_message
 
     return fault_message(exc)
 
