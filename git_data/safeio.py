@@ -96,6 +96,23 @@ def _step(fd: int, part: str, create: bool, root: str | os.PathLike[str],
     return child
 
 
+def make_dir_at(dir_fd: int, name: str) -> None:
+    """Make the folder ``name`` in ``dir_fd`` when missing; UnsafePath when that name is a
+    symlink or not a folder. The parent descriptor stays open (callers keep it for many
+    children: one system call per new folder)."""
+    try:
+        os.mkdir(name, 0o777, dir_fd=dir_fd)
+        return  # made just now, by this call: a folder
+    except FileExistsError:
+        pass
+    try:
+        os.close(os.open(name, _DIR_FLAGS, dir_fd=dir_fd))
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+            raise UnsafePath(f"refusing to use {name!r}: a symlink or not a folder") from None
+        raise
+
+
 def tmp_name(name: str) -> str:
     """An unpredictable temporary name beside ``name``."""
     return f".{name[:60]}.{os.urandom(8).hex()}{TMP_SUFFIX}"
