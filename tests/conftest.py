@@ -98,6 +98,19 @@ def make_repo(path: Path, track: tuple[str, ...] = ("*.bin", "data/**")) -> Repo
     return repo
 
 
+def store_objects(store: Path) -> dict[str, Path]:
+    """The objects a local-folder store holds, by file name."""
+    objects = store / "objects"
+    return {p.name: p for p in objects.rglob("*") if p.is_file()} if objects.exists() else {}
+
+
+def populate(repo: Repo, files: dict[str, bytes], message: str = "data") -> str:
+    """Write ``files`` into the work tree and commit everything; returns the commit."""
+    for name, content in files.items():
+        repo.write(name, content)
+    return repo.commit_all(message)
+
+
 @pytest.fixture
 def repo(tmp_path: Path) -> Repo:
     """A fresh repository with git-data installed, tracking *.bin and data/**."""

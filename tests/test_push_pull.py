@@ -10,21 +10,9 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import Repo, make_repo, random_bytes
+from conftest import Repo, make_repo, populate, random_bytes, store_objects
 
 from git_data import hashing, pointer
-
-
-def store_objects(store: Path) -> dict[str, Path]:
-    objects = store / "objects"
-    return {p.name: p for p in objects.rglob("*") if p.is_file()} if objects.exists() else {}
-
-
-def populate(repo: Repo, files: dict[str, bytes], message: str = "data") -> str:
-    for name, content in files.items():
-        repo.write(name, content)
-    return repo.commit_all(message)
-
 
 FILES = {f"data/{d}/f{i}.bin": random_bytes(20_000 + i, seed=i * 10 + len(d))
          for d in ("train", "test") for i in range(5)}

@@ -11,7 +11,7 @@ import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from conftest import Repo, make_repo, random_bytes
+from conftest import Repo, make_repo, populate, random_bytes, store_objects
 
 from git_data import hashing
 
@@ -21,17 +21,6 @@ if TYPE_CHECKING:
 pytest_plugins = ["seaweed"]
 
 FILES = {f"data/f{i}.bin": random_bytes(30_000 + i, seed=40 + i) for i in range(4)}
-
-
-def store_objects(store: Path) -> dict[str, Path]:
-    objects = store / "objects"
-    return {p.name: p for p in objects.rglob("*") if p.is_file()} if objects.exists() else {}
-
-
-def populate(repo: Repo, files: dict[str, bytes], message: str = "data") -> str:
-    for name, content in files.items():
-        repo.write(name, content)
-    return repo.commit_all(message)
 
 
 def record_files(repo: Repo) -> list[Path]:
