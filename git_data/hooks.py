@@ -21,6 +21,7 @@ import os
 import subprocess
 import sys
 
+from . import safeio
 from .config import Config, parse_bool
 from .errors import FatalError
 from .gitrepo import Repo
@@ -129,7 +130,7 @@ def ensure_hooks(repo: Repo, config: Config) -> None:
     """Install the hook shims when this repository lacks them (the filter runs here through
     a global filter config): cheap when they are in place, silent on stdout, never fatal."""
     hooks_dir = repo.hooks_dir()
-    head = _read_head(str(hooks_dir / "pre-push"))
+    head = safeio.read_head(str(hooks_dir / "pre-push"))
     if head is not None and SHIM_MARKER.encode() in head:
         return
     if repo.bare or repo.workdir is None:
@@ -151,23 +152,6 @@ def ensure_hooks(repo: Repo, config: Config) -> None:
          "(`git config data.installHooks false` keeps them out)")
 
 
-def _read_head(path: str) -> bytes | None:
-    """The first 4 KiB of a hook, None when there is none; b"" for a link or anything that
-    is not a readable file (never ours, never followed, never blocking on a FIFO)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except FileNotFoundError:
-        return None
-    except OSError:
-        return b""
-    try:
-        return os.read(fd, 4096)
-    except OSError:
-        return b""
-    finally:
-        os.close(fd)
-
-
 def _inside(path: os.PathLike[str], folder: os.PathLike[str]) -> bool:
     return os.path.commonpath([os.path.abspath(path), os.path.abspath(folder)]) == (
         os.path.abspath(folder))
@@ -180,7 +164,7 @@ def _warn_hooks_path_once(repo: Repo, hooks_dir: os.PathLike[str]) -> None:
 
     stamp = repo.common_dir / "data" / HOOKS_PATH_WARNED
     want = f"{os.fspath(hooks_dir)}\n"
-    if _read_head(str(stamp)) == want.encode():
+    if safeio.read_head(str(stamp)) == want.encode():
         return
     warn(f"core.hooksPath points outside this repository ({os.fspath(hooks_dir)}) and its "
          "pre-push hook is not git-data's, so `git push` will not upload data; run "

@@ -156,9 +156,7 @@ class AtomicFile:
         self.done = False
 
     def write(self, data: bytes | memoryview) -> None:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(self.fd, view):]
+        write_all(self.fd, data)
 
     def commit(self, exchange: bool = False) -> None:
         os.fchmod(self.fd, self.mode)
@@ -298,13 +296,42 @@ def _copy_in_kernel(src: int, dst: int, size: int) -> None:
         offset += copied
 
 
-def open_nofollow(dir_fd: int, name: str) -> BinaryIO:
-    """Open an existing regular file for reading without following a link."""
-    fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+
+
+def write_all(fd: int, data: bytes | memoryview) -> None:
+    """Write all of ``data`` to ``fd`` (os.write may take less than it is given)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def open_nofollow(dir_fd: int | None, name: str | os.PathLike[str]) -> BinaryIO:
+    """Open an existing regular file for reading (``name`` in ``dir_fd``, or a path when
+    ``dir_fd`` is None) without following a link, and without blocking on a FIFO planted
+    at its name."""
+    fd = os.open(name, _READ_FLAGS, dir_fd=dir_fd)
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         os.close(fd)
-        raise UnsafePath(f"refusing to read {name!r}: not a regular file")
+        raise UnsafePath(f"refusing to read {os.fspath(name)!r}: not a regular file")
     return os.fdopen(fd, "rb")
+
+
+def read_head(path: str | os.PathLike[str], limit: int = 4096) -> bytes | None:
+    """Up to ``limit`` bytes of a file: None when there is none, b"" for a link or anything
+    that is not a readable file (never followed, never blocking on a FIFO)."""
+    try:
+        fd = os.open(path, _READ_FLAGS)
+    except FileNotFoundError:
+        return None
+    except OSError:
+        return b""
+    try:
+        return os.read(fd, limit)
+    except OSError:
+        return b""
+    finally:
+        os.close(fd)
 
 
 def sweep(folder: str | os.PathLike[str] | int, max_age_s: float = 3600.0) -> int:
@@ -336,8 +363,8 @@ def sweep(folder: str | os.PathLike[str] | int, max_age_s: float = 3600.0) -> in
 def _abandoned(entry: os.DirEntry[str], dir_fd: int | None) -> bool:
     """Whether no live process holds the temporary file's lock."""
     try:
-        fd = os.open(entry.name if dir_fd is not None else entry.path,
-                     os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dir_fd)
+        fd = os.open(entry.name if dir_fd is not None else entry.path, _READ_FLAGS,
+                     dir_fd=dir_fd)
     except OSError:
         return False
     try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from .. import written
+from .. import safeio, written
 from ..cache import Cache
 from ..config import Config
 from ..direct import DEFAULT_MIN_SIZE, DirectCheckout
@@ -65,17 +65,7 @@ SHIM_MARKER = b"# git-data hook shim"  # hooks.SHIM_MARKER, without importing ho
 def _hooks_in_place(repo: Repo) -> bool:
     """Whether pre-push is git-data's shim: one open and one read per filter start, which
     is all the hooks cost the filter once installed (hooks.ensure_hooks does the rest)."""
-    try:
-        fd = os.open(repo.hooks_dir() / "pre-push",
-                     os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError:
-        return False
-    try:
-        return SHIM_MARKER in os.read(fd, 4096)
-    except OSError:
-        return False
-    finally:
-        os.close(fd)
+    return SHIM_MARKER in (safeio.read_head(repo.hooks_dir() / "pre-push") or b"")
 
 
 def _report_rss() -> None:

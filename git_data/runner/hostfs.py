@@ -83,7 +83,7 @@ class LocalDirStore:
             os.close(tmp_fd)
 
     def write_bytes(self, key: str, data: bytes) -> None:
-        self._atomic(key, lambda fd: _write_all(fd, data))
+        self._atomic(key, lambda fd: safeio.write_all(fd, data))
 
     def write_json(self, key: str, value: Any) -> None:
         self.write_bytes(key, json.dumps(value, indent=2, sort_keys=True).encode() + b"\n")
@@ -91,7 +91,7 @@ class LocalDirStore:
     def put_file(self, local_path: str, key: str, overwrite: bool = True) -> None:
         if not overwrite and self.exists(key):
             return
-        with open_regular(local_path) as source:
+        with safeio.open_nofollow(None, local_path) as source:
             self._atomic(key, lambda fd: clone_into(source.fileno(), fd))
 
     def open(self, key: str, mode: str = "rb") -> IO[bytes]:
@@ -123,21 +123,6 @@ class LocalDirStore:
         return sorted(found)
 
 
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
-
-
-def open_regular(path: str | os.PathLike[str]) -> IO[bytes]:
-    """A file for reading that is a regular file and not a link."""
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        raise safeio.UnsafePath(f"refusing to read {path}: not a regular file")
-    return os.fdopen(fd, "rb")
-
-
 def clone_into(src: int, dst: int) -> None:
     """``src``'s bytes into the empty ``dst``: a reflink where the file system shares extents
     (btrfs, XFS), else an in-kernel copy (copy_file_range), else a copy through memory."""
@@ -162,7 +147,7 @@ def clone_into(src: int, dst: int) -> None:
     os.ftruncate(dst, 0)
     os.lseek(dst, 0, os.SEEK_SET)
     while chunk := os.read(src, CHUNK):
-        _write_all(dst, chunk)
+        safeio.write_all(dst, chunk)
 
 
 def open_store(url: str, name: str, options: dict[str, Any] | None) -> Any:
@@ -229,7 +214,7 @@ class HostCache:
                 return True
         except (FileNotFoundError, NotADirectoryError):
             pass
-        with open_regular(self.path(oid)) as source:
+        with safeio.open_nofollow(None, self.path(oid)) as source:
             hasher = new_hasher(oid.split(":", 1)[0])
             while chunk := source.read(CHUNK):
                 hasher.update(chunk)
@@ -334,7 +319,7 @@ class HostCache:
         yet) holding the object's bytes."""
         with contextlib.suppress(FileNotFoundError):
             os.unlink(name, dir_fd=dir_fd)  # the pointer file from the archive
-        with open_regular(self.path(oid)) as source:
+        with safeio.open_nofollow(None, self.path(oid)) as source:
             fd = safeio.create_new(dir_fd, name, 0o600)
             try:
                 clone_into(source.fileno(), fd)

@@ -27,7 +27,7 @@ from typing import Any
 
 from .. import safeio
 from ..errors import FatalError
-from . import envs, gpus, hostfs
+from . import envs, gpus
 from .hostfs import HostCache, open_store
 from .paths import below, inside_checkout, run_key, split_run_path
 
@@ -48,7 +48,7 @@ def read_private(rundir: Path) -> dict[str, Any]:
     so they live on in this process's memory only."""
     path = rundir / SECRETS
     try:
-        with hostfs.open_regular(path) as source:
+        with safeio.open_nofollow(None, path) as source:
             value = json.loads(source.read())
     except FileNotFoundError:
         return {}

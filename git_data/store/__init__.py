@@ -336,7 +336,7 @@ class Store:
     def write_bytes(self, key: str, data: bytes) -> None:
         target = self.path(key)
         if self.local:
-            self._local_atomic(target, lambda fd: _write_all(fd, data))
+            self._local_atomic(target, lambda fd: safeio.write_all(fd, data))
         else:
             self.fs.pipe_file(target, data)
 
@@ -351,7 +351,7 @@ class Store:
                 dir_fd = _open_under(self.root, self._rel_dir(target))
                 fd, tmp = safeio.create_tmp(tmp_fd, os.path.basename(target), 0o644)
                 try:
-                    _write_all(fd, data)
+                    safeio.write_all(fd, data)
                 finally:
                     os.close(fd)
                 try:  # a link never follows one at ``target``: a name taken is taken
@@ -520,12 +520,6 @@ def _sweep_all(dir_fd: int, max_age_s: float) -> None:
             pass
 
 
-def _write_all(fd: int, data: bytes | memoryview) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
-
-
 def _copy_file(path: str, fd: int) -> None:
     with open(path, "rb") as source:
         safeio.copy_fd(source.fileno(), fd)
@@ -539,7 +533,7 @@ def _copy_verified(source: BinaryIO, fd: int, oid: str) -> None:
         if not chunk:
             break
         hasher.update(chunk)
-        _write_all(fd, chunk)
+        safeio.write_all(fd, chunk)
     if f"{algo}:{hasher.hexdigest()}" != oid:
         raise BadObjectError(f"the bytes read for {oid} hash to {algo}:{hasher.hexdigest()}; "
                              "the source copy is corrupt, nothing was written")
