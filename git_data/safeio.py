@@ -134,9 +134,33 @@ def create_tmp(dir_fd: int, name: str, mode: int = 0o600) -> tuple[int, str]:
             fd = create_new(dir_fd, tmp, mode)
         except FileExistsError:
             continue
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a new file: nobody else holds it
-        return fd, tmp
+        if _lock_still_named(fd, dir_fd, tmp):
+            return fd, tmp
+        os.close(fd)  # a sweep took it between its creation and our lock: another name
     raise FatalError(f"cannot create a temporary file for {name}")
+
+
+def _lock_still_named(fd: int, dir_fd: int, tmp: str) -> bool:
+    """Lock a just-made temporary file and check that ``tmp`` still names it. A sweep that
+    opened it before this lock took the lock first and removed it (see ``sweep``): the
+    blocking flock waits for that sweep, and the check sees the name gone. Where the file
+    system has no flock, the file stays unlocked and only age lets a sweep take it."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    except OSError as exc:
+        if exc.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.EINVAL):
+            raise
+        return True
+    return _same_file(fd, dir_fd, tmp)
+
+
+def _same_file(fd: int, dir_fd: int | None, name: str) -> bool:
+    try:
+        named = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    mine = os.fstat(fd)
+    return (named.st_dev, named.st_ino) == (mine.st_dev, mine.st_ino)
 
 
 class AtomicFile:
@@ -200,7 +224,10 @@ def _exchange(dir_fd: int, tmp: str, name: str, tmp_dir_fd: int | None = None) -
     if renameat2(tmp_dir_fd, os.fsencode(tmp), dir_fd, os.fsencode(name),
                   RENAME_EXCHANGE) != 0:
         return False
-    os.unlink(tmp, dir_fd=tmp_dir_fd)  # now the old file
+    try:
+        os.unlink(tmp, dir_fd=tmp_dir_fd)  # now the old file (a sweep may have taken it)
+    except FileNotFoundError:
+        pass
     return True
 
 
@@ -338,7 +365,9 @@ def sweep(folder: str | os.PathLike[str] | int, max_age_s: float = 3600.0) -> in
     """Remove temporary files (``*TMP_SUFFIX``) that killed processes left directly in
     ``folder`` (a path, or a descriptor from ``open_dir``): those whose writer's lock is
     gone (see ``create_tmp``), and any older than ``max_age_s`` (a file system without
-    flock); returns how many. Never follows a link."""
+    flock); returns how many. Never follows a link. No grace period: a file is removed
+    only while this sweep holds its lock, and a writer that locks after that sees its
+    name gone and makes another (``_lock_still_named``)."""
     now = time.time()
     removed = 0
     try:
@@ -349,28 +378,34 @@ def sweep(folder: str | os.PathLike[str] | int, max_age_s: float = 3600.0) -> in
     for entry in entries:
         if not entry.name.endswith(TMP_SUFFIX) or not entry.is_file(follow_symlinks=False):
             continue
+        name = entry.name if dir_fd is not None else entry.path
         try:
-            mtime = entry.stat(follow_symlinks=False).st_mtime
-            # a moment of grace: a writer locks its file just after creating it
-            if mtime < now - max_age_s or (mtime < now - 0.1 and _abandoned(entry, dir_fd)):
-                os.unlink(entry.name if dir_fd is not None else entry.path, dir_fd=dir_fd)
+            if entry.stat(follow_symlinks=False).st_mtime < now - max_age_s:
+                os.unlink(name, dir_fd=dir_fd)
+                removed += 1
+            elif _remove_if_abandoned(name, dir_fd):
                 removed += 1
         except FileNotFoundError:
             pass
     return removed
 
 
-def _abandoned(entry: os.DirEntry[str], dir_fd: int | None) -> bool:
-    """Whether no live process holds the temporary file's lock."""
+def _remove_if_abandoned(name: str, dir_fd: int | None) -> bool:
+    """Remove the temporary file if no live process holds its lock, holding it meanwhile."""
     try:
-        fd = os.open(entry.name if dir_fd is not None else entry.path, _READ_FLAGS,
-                     dir_fd=dir_fd)
+        fd = os.open(name, _READ_FLAGS, dir_fd=dir_fd)
     except OSError:
         return False
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return True
     except OSError:  # held: a writer is at work (or flock is not supported here)
+        os.close(fd)
         return False
+    try:
+        # the name may have moved on (renamed into place) since it was listed
+        if not _same_file(fd, dir_fd, name):
+            return False
+        os.unlink(name, dir_fd=dir_fd)
+        return True
     finally:
         os.close(fd)

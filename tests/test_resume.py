@@ -4,6 +4,7 @@ hook killed after it took the direct-checkout record (direct.py)."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -33,7 +34,7 @@ def _assert_cloned(clone: Repo) -> None:
     for name, content in FILES.items():
         assert clone.read(name) == content
     assert clone.git("status", "--porcelain").stdout == ""
-    assert not (clone.path / ".git" / "data" / CLONING).exists()
+    assert json.loads((clone.path / ".git" / "data" / CLONING).read_text())["stage"] == "done"
     assert (clone.path / ".git" / "hooks" / "post-checkout").exists()
 
 
@@ -54,6 +55,12 @@ def test_clone_failing_in_its_download_finishes_when_run_again(origin: tuple[Rep
     again = Repo(tmp_path).data("clone", str(bare), "copy")
     assert "resuming the unfinished clone" in again.stderr
     _assert_cloned(Repo(tmp_path / "copy"))
+    # killed between its last write and its exit: the same command says so and succeeds
+    once_more = Repo(tmp_path).data("clone", str(bare), "copy")
+    assert "already a finished clone" in once_more.stderr
+    _assert_cloned(Repo(tmp_path / "copy"))
+    other = Repo(tmp_path).data("clone", str(tmp_path / "copy"), "copy", check=False)
+    assert other.returncode != 0 and "already exists" in other.stderr
 
 
 @pytest.mark.parametrize("left", ["empty-dot-git", "marker-only", "half-git-clone"])
@@ -86,8 +93,10 @@ def test_clone_refuses_a_folder_that_is_not_its_own(origin: tuple[Repo, Path],
     assert proc.returncode != 0 and "already exists" in proc.stderr
     assert (theirs / "notes.txt").read_text() == "mine"
     Repo(tmp_path).data("clone", str(bare), "done")
-    again = Repo(tmp_path).data("clone", str(bare), "done", check=False)  # finished: not ours
-    assert again.returncode != 0 and "already exists" in again.stderr
+    again = Repo(tmp_path).data("clone", str(bare), "done")  # finished: nothing to do
+    assert "already a finished clone" in again.stderr
+    with_options = Repo(tmp_path).data("clone", "-b", "main", str(bare), "done", check=False)
+    assert with_options.returncode != 0 and "already exists" in with_options.stderr
 
 
 def test_clone_of_another_source_into_a_half_made_clone_says_which(

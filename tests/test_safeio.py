@@ -166,3 +166,43 @@ def test_sweep_removes_what_a_killed_writer_left_at_once(tmp_path: Path) -> None
     finally:
         os.close(fd)
     assert [p.name for p in tmp_path.iterdir()] == ["live.bin"]
+
+
+def test_killed_writer_file_is_swept_with_no_grace(tmp_path: Path) -> None:
+    """A file a writer killed a moment ago (its mtime: now) goes at the next sweep: a second
+    run started right after a kill finds no temporary file left in the work tree."""
+    code = ("import os, sys\nfrom git_data import safeio\n"
+            "out = safeio.AtomicFile(safeio.open_dir(sys.argv[1]), 'big.bin')\n"
+            "out.write(b'x' * 1000)\nos._exit(9)\n")
+    subprocess.run([sys.executable, "-c", code, str(tmp_path)], check=False)
+    left = [p for p in tmp_path.iterdir() if p.name.endswith(safeio.TMP_SUFFIX)]
+    assert len(left) == 1 and left[0].stat().st_mtime > time.time() - 5
+    assert safeio.sweep(tmp_path) == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_writer_racing_a_sweep_makes_another_name(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A sweep that lands between a writer's create and its lock takes the (unlocked) file;
+    the writer sees its name gone and writes under a new one: the data still lands."""
+    create = safeio.create_new
+    raced: list[str] = []
+
+    def create_then_sweep(dir_fd: int, name: str, mode: int = 0o600) -> int:
+        fd = create(dir_fd, name, mode)
+        if not raced:
+            raced.append(name)
+            assert safeio.sweep(dir_fd) == 1  # the sweep wins the lock and removes it
+        return fd
+
+    monkeypatch.setattr(safeio, "create_new", create_then_sweep)
+    fd = safeio.open_dir(tmp_path)
+    try:
+        with safeio.AtomicFile(fd, "data.bin") as out:
+            assert out.tmp != raced[0]
+            out.write(b"payload")
+            out.commit()
+    finally:
+        os.close(fd)
+    assert [p.name for p in tmp_path.iterdir()] == ["data.bin"]
+    assert (tmp_path / "data.bin").read_bytes() == b"payload"

@@ -10,10 +10,11 @@ clone's default data remote at it with per-clone git config and says how to shar
 A clone that is killed, or fails part-way, finishes when the same command runs again: git
 itself writes ``$GIT_DIR/data/clone-pending`` first (it is the only file of the template
 ``git clone --template`` copies, before anything else goes into the new ``.git``), this
-module rewrites it once git's clone is complete, and removes it when the data is in place.
-The next run with the same URL and options finds it: an unfinished git clone is emptied and
-cloned again, a finished one goes on with installing, copying and downloading, all of which
-resume. A directory without the marker (or with one for another source) is not touched.
+module rewrites it once git's clone is complete, and marks it done when the data is in
+place. The next run with the same URL and options finds it: an unfinished git clone is
+emptied and cloned again, a finished one goes on with installing, copying and downloading,
+all of which resume, and a done one (killed between its last write and its exit) says so
+and succeeds. A directory without the marker (or with one for another source) is not touched.
 """
 
 from __future__ import annotations
@@ -56,6 +57,10 @@ def clone(url: str, directory: str | None, no_data: bool, include: list[str] | N
     if copy_to and "://" not in copy_to.url:  # a folder on this machine
         copy_to.url = Path(copy_to.url).expanduser().resolve().as_uri()
     stage = _half_made(target, url, git_args)
+    if stage == "done":  # finished (perhaps killed just after): nothing left to do
+        note(f"{target} is already a finished clone of {url}; `git data pull` fetches data "
+             "its files lack")
+        return 0
     if stage == "git":  # killed inside git's clone: start that again
         note(f"{target} is an unfinished clone of {url}: cloning it again")
         _empty(Path(target))
@@ -67,7 +72,8 @@ def clone(url: str, directory: str | None, no_data: bool, include: list[str] | N
     _write_marker(repo, url, git_args, "data")
     code = _after_git_clone(repo, url, target, no_data, include, exclude, quiet, git_args,
                             copy_to, sample)
-    (repo.git_dir / "data" / CLONING).unlink(missing_ok=True)
+    if code == 0:  # kept, so that the same command run again knows the clone is finished
+        _write_marker(repo, url, git_args, "done")
     return code
 
 
@@ -119,9 +125,12 @@ def _half_made(target: str, url: str, git_args: tuple[str, ...]) -> str | None:
         # killed after git made .git but before (or while) it copied the template's one file
         only_git = [p.name for p in root.iterdir()] == [".git"] and not dot_git.is_symlink()
         return "git" if only_git and _only_marker(dot_git) else None
-    if not isinstance(pending, dict) or pending.get("stage") not in ("git", "data"):
+    if not isinstance(pending, dict) or pending.get("stage") not in ("git", "data", "done"):
         return None
-    if pending.get("url") != url or pending.get("git_args") != list(git_args):
+    same = pending.get("url") == url and pending.get("git_args") == list(git_args)
+    if pending["stage"] == "done":  # a finished clone: git refuses any other into it
+        return "done" if same else None
+    if not same:
         raise FatalError(f"{target} is an unfinished clone of {pending.get('url')} "
                          f"(git options {pending.get('git_args')}): run that `git data clone` "
                          "again to finish it, or remove the folder")
