@@ -12,7 +12,6 @@ data goes into git's index so `git status` stays clean without git reading the f
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import os
 import stat
@@ -27,17 +26,6 @@ from .gitrepo import PointerEntry, Repo, run_git
 from .hashing import hash_file, new_hasher
 from .indexfile import racy_entries, set_stat, stage0_entries, stat_fields
 from .written import record as record_written
-
-
-def select(entries: Iterable[PointerEntry], include: list[str] | None,
-           exclude: list[str] | None) -> list[PointerEntry]:
-    def matches(path: str, patterns: list[str]) -> bool:
-        return any(fnmatch.fnmatchcase(path, p) or fnmatch.fnmatchcase(path, p.rstrip("/") + "/*")
-                   or path.startswith(p.rstrip("/") + "/") for p in patterns)
-
-    return [e for e in entries
-            if (not include or matches(e.path, include))
-            and not (exclude and matches(e.path, exclude))]
 
 
 def materialize(repo: Repo, cache: Cache, entries: Iterable[PointerEntry]) -> tuple[int, int]:

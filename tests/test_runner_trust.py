@@ -18,7 +18,8 @@ from conftest import Repo
 from test_runner_local import make_project, one_error_line, record, store_dir
 
 from git_data.errors import FatalError
-from git_data.runner import hostfs, paths, records
+from git_data.runner import records
+from git_data.runner.host import hostfs, paths
 from git_data.store import Store
 
 CLIMB = "runs/1/" + "../" * 40 + "etc"  # from any store folder: /etc
@@ -236,7 +237,7 @@ def test_env_public_records_values_except_credentials(project: Repo) -> None:
 
 # ----- host-side writes --------------------------------------------------------------------------
 def test_host_side_writes_never_go_through_a_planted_link(tmp_path: Path) -> None:
-    from git_data.runner import gpus
+    from git_data.runner.host import gpus
 
     victim = tmp_path / "victim"
     victim.write_text("keep me\n")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from git_data.errors import FatalError
-from git_data.runner import envs, frames, hostfs, paths
+from git_data.runner.host import envs, frames, hostfs, paths
 from git_data.runner.hosts import parse_ssh
 from git_data.runner.launch import parse_env, parse_grid, substitute
 from git_data.runner.transport import ssh_problem

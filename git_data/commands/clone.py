@@ -32,8 +32,8 @@ from .. import safeio
 from ..config import Config
 from ..errors import FatalError
 from ..gitrepo import PointerEntry, Repo
-from ..materialize import select
 from ..progress import human_bytes, note
+from ..selection import select
 from ..store.remotes import Remote, configured, default_name, read_order
 from ..transfer import Item, TransferQueue
 from .install import install_here

@@ -6,8 +6,8 @@ from __future__ import annotations
 from ..config import Config, refuse_weak_pointers
 from ..errors import FatalError
 from ..gitrepo import PointerEntry, Repo
-from ..materialize import select
 from ..progress import note
+from ..selection import select
 from ..store.remotes import Remote, read_order, resolve
 from ..transfer import Item, Result, TransferQueue
 

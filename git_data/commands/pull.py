@@ -6,8 +6,9 @@ from __future__ import annotations
 from ..cache import Cache
 from ..config import Config, refuse_weak_pointers
 from ..gitrepo import Repo
-from ..materialize import holding_pointers, materialize, select
+from ..materialize import holding_pointers, materialize
 from ..progress import note
+from ..selection import select
 from .fetch import download, wanted
 
 

@@ -16,8 +16,8 @@ from ..gitrepo import Repo
 from ..progress import note
 from ..runner import records
 from ..runner.follow import Printer, follow_store
+from ..runner.host.paths import below, run_key
 from ..runner.launch import intervals
-from ..runner.paths import below, run_key
 from ..store import CHUNK, Store
 
 MAX_SHARE_S = 7 * 24 * 3600  # the longest an S3 (SigV4) presigned URL may live

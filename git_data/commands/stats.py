@@ -236,7 +236,8 @@ def pull_sample(repo: Repo, fraction: float, include: list[str] | None,
     """`git data pull` restricted to a deterministic sample of the checked-out data files."""
     from ..cache import Cache
     from ..config import Config
-    from ..materialize import materialize, select
+    from ..materialize import materialize
+    from ..selection import select
     from .fetch import download
 
     config = Config(repo)

@@ -8,13 +8,14 @@ How a run flows (client = the machine where `git data run` is typed; host = wher
             transport    open one SSH connection (ControlMaster; login problems end here), or
                          a local subprocess for `local`
             ship.py      a host not yet prepared by this client (or --gpus): `agent probe`,
-                         and ship this git_data package (and modules the host lacks) to
-                         <workdir>/agent/<version>-<hash>; later runs skip this
+                         and ship the host side (host/ and the git_data modules it imports;
+                         modules the host lacks) to <workdir>/agent/<version>-<hash>; later
+                         runs skip this
             launch.py    give the store any data object it lacks
             records.py   claim run id N: create runs/N/run.json in the store exclusively
             launch.py    stream the spec and `git archive <commit>` into `agent start` (if
                          the host lost the agent, prepare it and start again)
-    host    agent.py     unpack into <workdir>/runs/<store-key>/<N>/code, start the
+    host    host/agent   unpack into <workdir>/runs/<store-key>/<N>/code, start the
                          supervisor under setsid (it outlives the client), tail the logs
             supervisor   claim GPUs (gpus.py); fetch data into the host cache, verified, once
                          per host, and hard-link it into the checkout (hostfs.py); mounts;
@@ -26,8 +27,11 @@ How a run flows (client = the machine where `git data run` is typed; host = wher
                          exit code; `git data logs N --follow` reads the logs back from the
                          store instead, from any clone
 
-Modules that run on the host (agent, supervisor, hostfs, envs, gpus, frames, paths, sitepath)
-use only the standard library and start with ``python -S``; site-packages (or the modules
-shipped beside the agent) are loaded only for xxhash (verifying xxh128 objects) and fsspec
-(stores that are not a local directory). The client-side modules may use all of git_data.
+The client side is this package (launch, transport, ship, records, follow, hosts); it may
+use all of git_data. The host side is :mod:`git_data.runner.host` (agent, supervisor, hostfs,
+envs, gpus, frames, paths, sitepath): standard library only, started with ``python -S``, plus
+git_data's errors and safeio; site-packages (or the modules shipped beside the agent) are
+loaded only for xxhash (verifying xxh128 objects) and, through ``git_data.store``, fsspec
+(stores that are not a local directory). The client imports frames and paths from the host
+side (the framing and the path rules are shared); the host side never imports the client's.
 """

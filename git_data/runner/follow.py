@@ -12,8 +12,8 @@ from typing import Any
 
 from ..errors import FatalError
 from ..store import Store
-from . import frames
-from .paths import run_key
+from .host import frames
+from .host.paths import run_key
 from .records import FINAL
 
 _LOCK = threading.Lock()

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from ..config import GITDATA_FILE, Config, set_shared, shared_file
 from ..errors import FatalError
 from ..gitrepo import Repo, run_git
-from .paths import strip_password
+from .host.paths import strip_password
 
 KEYS = ("url", "workdir", "python")
 DEFAULT_WORKDIR = "~/.git-data"

@@ -20,15 +20,16 @@ from ..cache import Cache
 from ..config import Config
 from ..errors import FatalError
 from ..gitrepo import PointerEntry, Repo, run_git
-from ..materialize import select
 from ..progress import note
+from ..selection import select
 from ..store import Store
 from ..store.remotes import Remote, resolve, storage_options
 from ..transfer import Item, KnownObjects, TransferQueue, dedupe
-from . import agent, frames, hosts, records, ship
+from . import hosts, records, ship
 from .follow import Printer, exit_status, pump
+from .host import agent, frames
+from .host.paths import inside_checkout, redact_env, strip_password
 from .hosts import Host
-from .paths import inside_checkout, redact_env, strip_password
 from .transport import Transport, open_transport
 
 NO_SMUDGE = ["-c", "filter.data.process=", "-c", "filter.data.smudge=",

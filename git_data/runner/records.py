@@ -19,7 +19,7 @@ from ..errors import FatalError
 from ..gitrepo import Repo
 from ..store import Store
 from ..store.remotes import resolve
-from .paths import ALIAS_RE, check_alias, run_key, split_run_path
+from .host.paths import ALIAS_RE, check_alias, run_key, split_run_path
 
 ID_RE = re.compile(r"[0-9]{1,18}")
 FINAL = ("succeeded", "failed", "stopped", "lost")

@@ -1,5 +1,6 @@
-"""Getting the agent onto a host: ``probe`` it, and where it lacks this version, ship this
-client's own git_data package over the connection (a tar of the package source) into
+"""Getting the agent onto a host: ``probe`` it, and where it lacks this version, ship the host
+side of this client's git_data over the connection (a tar of the source of runner/host/ and
+the git_data modules it imports, :func:`shipped_files`) into
 ``<workdir>/agent/<version>-<hash>/``; then the few third-party modules the agent needs there
 and the host lacks (xxhash to verify xxh128 objects; fsspec and the store's driver, such as
 s3fs, for stores that are not a local directory), with their dependencies. A distribution is
@@ -10,6 +11,7 @@ with pip. Nothing is installed system-wide on the host.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import importlib.metadata as md
 import io
@@ -24,25 +26,72 @@ from typing import Any
 from .. import __version__
 from ..errors import FatalError
 from ..progress import note
-from . import agent
+from .host import agent
 from .transport import SshTransport, Transport
 
 PROTOCOL_MODULES = {"s3": "s3fs", "s3a": "s3fs", "gs": "gcsfs", "gcs": "gcsfs", "az": "adlfs",
                     "abfs": "adlfs", "sftp": "sshfs", "ssh": "sshfs", "http": "aiohttp",
                     "https": "aiohttp"}
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+HOST_PACKAGE = "git_data.runner.host"
 
 
-def _package_files() -> list[Path]:
-    return sorted(p for p in PACKAGE_ROOT.rglob("*") if p.is_file()
-                  and "__pycache__" not in p.parts and p.suffix not in (".pyc", ".pyo"))
+@lru_cache(maxsize=1)
+def shipped_files() -> list[Path]:
+    """The source files the host needs: every module of runner/host/ and, transitively, each
+    git_data module one of them imports (at top level or inside a function, such as
+    hostfs's ``git_data.store`` for stores that are not a local folder), with the packages
+    above each. Only the top-level imports of ``git_data/__init__.py`` are followed: its
+    functions (``git_data.open``, ``git_data.stats``) are the client's API."""
+    host = PACKAGE_ROOT / "runner" / "host"
+    queue = [f"{HOST_PACKAGE}.{p.stem}" if p.stem != "__init__" else HOST_PACKAGE
+             for p in host.glob("*.py")]
+    seen: dict[str, Path] = {}
+    while queue:
+        module = queue.pop()
+        path = _module_file(module)
+        if module in seen or path is None:
+            continue
+        seen[module] = path
+        parts = module.split(".")
+        queue += [".".join(parts[:i]) for i in range(1, len(parts))]
+        queue += _git_data_imports(module, path)
+    return sorted(seen.values())
+
+
+def _module_file(module: str) -> Path | None:
+    if module != "git_data" and not module.startswith("git_data."):
+        return None
+    base = PACKAGE_ROOT.joinpath(*module.split(".")[1:])
+    for path in (base / "__init__.py", base.with_suffix(".py")):
+        if path.is_file():
+            return path
+    return None
+
+
+def _git_data_imports(module: str, path: Path) -> list[str]:
+    """The modules (and, for ``from X import name``, the submodules X.name) it imports."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    found: list[str] = []
+    for node in tree.body if module == "git_data" else ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                up = package.split(".")[:len(package.split(".")) - node.level + 1]
+                base = ".".join(up + ([node.module] if node.module else []))
+            found += [base] + [f"{base}.{alias.name}" for alias in node.names]
+    return found
 
 
 @lru_cache(maxsize=1)
 def version_dir() -> str:
-    """``<version>-<hash of the package source>``: a changed client ships itself again."""
+    """``<version>-<hash of the shipped source>``: a changed host side ships itself again
+    (a change on the client side only does not)."""
     digest = hashlib.sha256()
-    for path in _package_files():
+    for path in shipped_files():
         digest.update(path.relative_to(PACKAGE_ROOT).as_posix().encode() + b"\0")
         digest.update(path.read_bytes() + b"\0")
     return f"{__version__}-{digest.hexdigest()[:12]}"
@@ -51,7 +100,7 @@ def version_dir() -> str:
 def package_tar() -> bytes:
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
-        for path in _package_files():
+        for path in shipped_files():
             tar.add(path, arcname="git_data/" + path.relative_to(PACKAGE_ROOT).as_posix())
     return buf.getvalue()
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from ..config import Config
 from ..errors import FatalError
-from . import agent
+from .host import agent
 from .hosts import Host
 
 CONTROL_PERSIST_S = 20

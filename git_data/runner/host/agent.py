@@ -1,4 +1,6 @@
-"""The host-side agent (standard library only): ``python3 -m git_data.runner.agent VERB ...``.
+"""The host-side agent (standard library only).
+
+``python3 -m git_data.runner.host.agent VERB ...``, or :data:`BOOT` over SSH.
 
 On an SSH host it runs from the copy of git_data that the client shipped to
 ``<workdir>/agent/<version>-<hash>/`` (started through :data:`BOOT`, which exits 199 when that
@@ -31,8 +33,8 @@ import time
 from pathlib import Path
 from typing import IO, Any, BinaryIO
 
-from .. import __version__, safeio
-from ..errors import FatalError
+from ... import __version__, safeio
+from ...errors import FatalError
 from . import frames, sitepath
 
 SECRETS = ".secrets.json"  # see supervisor.read_private
@@ -48,7 +50,7 @@ if sys.version_info<(3,8):
 d=os.path.join(os.path.expanduser(sys.argv[1]),'agent',sys.argv[2])
 if not os.path.isdir(os.path.join(d,'git_data')): sys.exit(199)
 sys.path.insert(0,d)
-from git_data.runner.agent import main
+from git_data.runner.host.agent import main
 sys.exit(main(sys.argv[3:],d))
 """
 
@@ -69,14 +71,14 @@ try: os.rename(t,d)
 except OSError: shutil.rmtree(t,ignore_errors=True)
 """
 
-LOCAL_BOOT = ("import sys;sys.path.insert(0,sys.argv[1]);from git_data.runner.agent import "
-              "main;sys.exit(main(sys.argv[2:],sys.argv[1]))")
+LOCAL_BOOT = ("import sys;sys.path.insert(0,sys.argv[1]);from git_data.runner.host.agent "
+              "import main;sys.exit(main(sys.argv[2:],sys.argv[1]))")
 
 
 def self_command(home: str | None = None) -> list[str]:
     """How to start this agent again (the supervisor, or the agent of the local host): without
     site-packages (``-S``), from the folder that holds this git_data package."""
-    home = home or str(Path(__file__).resolve().parent.parent.parent)
+    home = home or str(Path(__file__).resolve().parent.parent.parent.parent)
     return [sys.executable, "-S", "-c", LOCAL_BOOT, home]
 
 
@@ -85,7 +87,8 @@ def main(argv: list[str] | None = None, home: str | None = None) -> int:
     sitepath.HOME = home
     verbs = {"probe": probe, "start": start, "tail": tail, "supervise": supervise}
     if not args or args[0] not in verbs:
-        sys.stderr.write(f"usage: python3 -m git_data.runner.agent {{{','.join(verbs)}}} ...\n")
+        sys.stderr.write("usage: python3 -m git_data.runner.host.agent "
+                         f"{{{','.join(verbs)}}} ...\n")
         return 2
     return verbs[args[0]](args[1:], home)
 

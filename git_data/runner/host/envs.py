@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from .. import safeio
-from ..errors import FatalError
+from ... import safeio
+from ...errors import FatalError
 from .paths import inside_checkout
 
 READY = ".ready"

@@ -15,8 +15,8 @@ import subprocess
 from pathlib import Path
 from typing import IO, Any
 
-from .. import safeio
-from ..errors import FatalError
+from ... import safeio
+from ...errors import FatalError
 
 QUERY = ["nvidia-smi", "--query-gpu=index,memory.used,memory.total,utilization.gpu",
          "--format=csv,noheader,nounits"]

@@ -23,8 +23,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-from .. import safeio
-from ..errors import FatalError
+from ... import safeio
+from ...errors import FatalError
 from . import sitepath
 
 CHUNK = 1 << 20
@@ -155,7 +155,7 @@ def open_store(url: str, name: str, options: dict[str, Any] | None) -> Any:
     if url.startswith("file://") or "://" not in url:
         return LocalDirStore(url, name)
     sitepath.load()
-    from .. import store  # needs fsspec, xxhash (shipped to the host when it lacks them)
+    from ... import store  # needs fsspec, xxhash (shipped to the host when it lacks them)
 
     opener = getattr(store, "open_store", None)
     if opener is None:

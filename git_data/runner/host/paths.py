@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import re
 
-from ..errors import FatalError
-from ..safeio import UnsafePath, relative_parts
+from ...errors import FatalError
+from ...safeio import UnsafePath, relative_parts
 
 ALIAS_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 

@@ -25,8 +25,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .. import safeio
-from ..errors import FatalError
+from ... import safeio
+from ...errors import FatalError
 from . import envs, gpus
 from .hostfs import HostCache, open_store
 from .paths import below, inside_checkout, run_key, split_run_path
