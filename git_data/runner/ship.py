@@ -69,20 +69,36 @@ def _module_file(module: str) -> Path | None:
     return None
 
 
+IMPORT_LINE = re.compile(r"^([ \t]*)(?:from[ \t]+[\w.]+[ \t]+)?import[ \t]", re.M)
+
+
 def _git_data_imports(module: str, path: Path) -> list[str]:
-    """The modules (and, for ``from X import name``, the submodules X.name) it imports."""
-    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    """The modules (and, for ``from X import name``, the submodules X.name) it imports. Only
+    the import statements are parsed (each line that starts one, with its continuation):
+    parsing the whole of the 24 files took 0.3 s, on every run."""
+    text = path.read_text(encoding="utf-8")
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
     found: list[str] = []
-    for node in tree.body if module == "git_data" else ast.walk(tree):
-        if isinstance(node, ast.Import):
-            found += [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                up = package.split(".")[:len(package.split(".")) - node.level + 1]
-                base = ".".join(up + ([node.module] if node.module else []))
-            found += [base] + [f"{base}.{alias.name}" for alias in node.names]
+    for match in IMPORT_LINE.finditer(text):
+        if module == "git_data" and match[1]:
+            continue  # an import inside a function of the package's API
+        end = text.find("\n", match.start()) % (len(text) + 1)
+        code = text[match.start():end].split("#", 1)[0]
+        if "(" in code and ")" not in code:  # from x import (\n a,\n b)
+            end = text.find(")", match.start()) + 1
+        try:
+            tree = ast.parse(text[match.end(1):end])
+        except SyntaxError:  # "import" inside a string or a docstring's example
+            continue
+        for node in tree.body:
+            if isinstance(node, ast.Import):
+                found += [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    up = package.split(".")[:len(package.split(".")) - node.level + 1]
+                    base = ".".join(up + ([node.module] if node.module else []))
+                found += [base] + [f"{base}.{alias.name}" for alias in node.names]
     return found
 
 
