@@ -82,7 +82,8 @@ def _git_data_imports(module: str, path: Path) -> list[str]:
     for match in IMPORT_LINE.finditer(text):
         if module == "git_data" and match[1]:
             continue  # an import inside a function of the package's API
-        end = text.find("\n", match.start()) % (len(text) + 1)
+        end = text.find("\n", match.start())
+        end = len(text) if end < 0 else end
         code = text[match.start():end].split("#", 1)[0]
         if "(" in code and ")" not in code:  # from x import (\n a,\n b)
             end = text.find(")", match.start()) + 1
