@@ -75,7 +75,7 @@ def test_frames_skip_shell_noise_and_survive_a_cut() -> None:
 
 
 def test_host_cache_accepts_only_verified_bytes(tmp_path: Path) -> None:
-    store = hostfs.LocalDirStore((tmp_path / "store").as_uri())
+    store = hostfs.open_store((tmp_path / "store").as_uri(), "", None)
     good = b"good bytes"
     oid = "sha256:" + hashlib.sha256(good).hexdigest()
     store.write_bytes(hostfs.object_key(oid), good)

@@ -13,7 +13,7 @@ from conftest import Repo, random_bytes
 from git_data import hashing
 from git_data.cache import Cache
 from git_data.errors import FatalError
-from git_data.store import Store
+from git_data.store import open_store
 from git_data.transfer import Failure, Item, Result, TransferQueue, run_parallel
 
 
@@ -120,7 +120,7 @@ def test_an_impossible_size_is_never_asked_for(tmp_path: Path) -> None:
     """An item larger than any file fails at once, naming its file, with no store asked."""
     queue = TransferQueue(Cache(tmp_path / "cache"), quiet=True)
     huge = Item("xxh128:" + "2" * 32, 2**64, "huge.bin")
-    result = queue.download([huge], [Store(str(tmp_path / "no-such-store"))])
+    result = queue.download([huge], [open_store(str(tmp_path / "no-such-store"))])
     assert [f.item.path for f in result.failed] == ["huge.bin"]
     assert "impossible" in result.failed[0].error
 
