@@ -106,7 +106,11 @@ class FolderStore:
         return {oid for oid in map(oid_of_name, names) if oid is not None}
 
     def open_object(self, oid: str) -> IO[bytes]:
-        return self.open(object_key(oid))
+        """The object for reading: a regular file, not opened through a link at its name.
+        Its folders are not walked one by one (a keyed file's are, see ``open``): whatever
+        they lead to, the bytes are hashed against the oid before anything uses them, and
+        one open per object keeps a download of many small ones cheap."""
+        return safeio.open_nofollow(None, self.object_path(oid))
 
     def put_object(self, oid: str, local_path: str, link: bool = False) -> None:
         """Store a cache object; never overwrites one already present. With ``link`` a hard
@@ -129,9 +133,11 @@ class FolderStore:
     def size(self, key: str) -> int:
         return os.lstat(self.path(key)).st_size
 
-    def open(self, key: str) -> IO[bytes]:
+    def open(self, key: str, mode: str = "rb") -> IO[bytes]:
         """A store file for reading, never through a link (a store is shared: anyone with
         write access could plant one)."""
+        if mode != "rb":
+            raise ValueError(f"a store's files open for reading only, not {mode!r}")
         parent, _, name = "/".join(safeio.relative_parts(key)).rpartition("/")
         dir_fd = safeio.open_dir(self.root, parent)
         try:

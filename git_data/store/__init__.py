@@ -468,9 +468,7 @@ class LocalStore(Store):
         return data
 
     def open(self, key: str, mode: str = "rb") -> BinaryIO:
-        if mode != "rb":
-            raise ValueError(f"a local store's files open for reading only, not {mode!r}")
-        return self.folder.open(key)  # type: ignore[return-value]
+        return self.folder.open(key, mode)  # type: ignore[return-value]
 
     def list(self, key: str) -> list[str]:
         return self.folder.list(key)
