@@ -1,4 +1,4 @@
-"""The local object cache: ``<cache>/objects/<hex[0:2]>/<hex[2:4]>/<hex>``.
+"""The local object cache: ``<cache>/objects/<hex[0:2]>/<hex[2:4]>/<hex>`` (git_data.layout).
 
 Objects are written to a temporary name first (``<cache>/tmp/``, or beside the final name for
 objects under a MiB, see ObjectWriter), hashed while they are written, and renamed into place
@@ -18,6 +18,7 @@ from typing import BinaryIO
 
 from . import hashing, pointer, safeio
 from .errors import FatalError
+from .layout import object_folder, object_key
 
 TMP_MAX_AGE_S = 3600
 
@@ -140,7 +141,7 @@ class Cache:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.objects_dir = root / "objects"
-        self._objects = str(self.objects_dir)
+        self._root = str(root)
         self.tmp_dir = root / "tmp"
         self.tmp_dir_str = str(self.tmp_dir)
         self._folders: set[str] = set()  # folders this process made or found: no mkdir again
@@ -157,12 +158,10 @@ class Cache:
 
     def _path_str(self, oid: str) -> str:
         # a string, not a Path: status asks `has` for every tracked file
-        _, h = pointer.split_oid(oid)
-        return f"{self._objects}/{h[:2]}/{h[2:4]}/{h}"
+        return f"{self._root}/{object_key(oid)}"
 
     def folder_of(self, oid: str) -> str:
-        _, h = pointer.split_oid(oid)
-        return f"{self._objects}/{h[:2]}/{h[2:4]}"
+        return f"{self._root}/{object_folder(oid)}"
 
     def ensure_folder(self, folder: str, again: bool = False) -> None:
         """Make ``folder`` unless this process made or found it before (``again``: it may

@@ -3,11 +3,14 @@
     items -> dedupe by oid -> ask the store what it has (bulk) -> largest first
           -> N worker threads (data.transfers; default: the store's, 8 for a local
              folder, 32 for S3) -> Store moves bytes
-          -> retry transient errors with backoff -> Result(done, skipped, failed)
+          -> retry transient errors (git_data.retry) -> Result(done, skipped, failed)
 
-Objects under a MiB bound for a store with a bulk API (S3: ``put_many``/``get_many``) skip
+Which way bytes move is decided here from what each store declares (``Store.capabilities``):
+objects under a MiB bound for a store with ``bulk`` (S3: ``put_many``/``get_many``) skip
 the threads: they go in rounds of concurrent requests on the store's own event loop, and a
-round's transient failures make up the next round.
+round's transient failures make up the next round; objects of 64 MiB and more from a store
+with ``ranged_get`` come down as concurrent ranges; a store with ``local_path`` shares
+objects with the cache as hard links.
 
 Downloads stream into the cache through an ObjectWriter and are verified against their oid
 before they are renamed into place, so a corrupt or partial download never enters the cache.
@@ -24,7 +27,6 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,8 +39,9 @@ from .errors import FatalError
 from .gitrepo import Repo
 from .hashing import hash_file
 from .progress import Progress, warn
+from .retry import Policy
 from .store import CHUNK, Store, StoreError, TransientStoreError, link_into
-from .store.errors import WrongSize, backoff
+from .store.errors import WrongSize
 
 if TYPE_CHECKING:
     import concurrent.futures as cf
@@ -251,7 +254,8 @@ class TransferQueue:
                 result.done.append(item)
             progress.advance(item.size, 1)
 
-        workers = self.workers or max([s.transfers for s in stores] or [DEFAULT_TRANSFERS])
+        workers = self.workers or max([s.capabilities.transfers for s in stores]
+                                      or [DEFAULT_TRANSFERS])
         run_parallel(one, items, workers)
         progress.done()
         return result
@@ -265,9 +269,8 @@ class TransferQueue:
         thread each. A round's transient failures go into the next round, after a backoff;
         with ``missing``, objects the store lacks are listed there instead of failing."""
         pending = items
-        for attempt in range(self.retries + 1):
-            if attempt:
-                time.sleep(backoff(attempt - 1))
+        policy = self.policy
+        for attempt in policy.tries():
             again: list[Item] = []
             for batch in _batches(pending):
                 outcome = action(batch)
@@ -278,7 +281,7 @@ class TransferQueue:
                         progress.advance(item.size, 1)
                     elif missing is not None and isinstance(error, FileNotFoundError):
                         missing.failed.append(Failure(item, store_name, _describe(error)))
-                    elif is_permanent(error) or attempt == self.retries:
+                    elif is_permanent(error) or policy.last(attempt):
                         result.failed.append(Failure(item, store_name, _describe(error)))
                     else:
                         again.append(item)
@@ -286,15 +289,14 @@ class TransferQueue:
             if not pending:
                 return
 
+    @property
+    def policy(self) -> Policy:
+        """``data.retries`` retries after the first try."""
+        return Policy(self.retries + 1)
+
     def _with_retries(self, action: Callable[[], object]) -> None:
-        for attempt in range(self.retries + 1):
-            try:
-                action()
-                return
-            except Exception as exc:
-                if is_permanent(exc) or attempt == self.retries:
-                    raise
-                time.sleep(backoff(attempt))
+        """``action`` under the retry policy: everything not permanent is tried again."""
+        self.policy.run(action, lambda exc: not is_permanent(exc))
 
     # ----- uploads -----------------------------------------------------------------------
     def upload(self, items: Iterable[Item], store: Store) -> Result:
@@ -318,14 +320,14 @@ class TransferQueue:
         todo = [i for i in todo if i.oid not in sizes]
         if wrong:
             self._replace(wrong, store, sizes, result)
-        put_many = getattr(store, "put_many", None)
-        small = [i for i in todo if i.size < SMALL_OBJECT] if put_many else []
+        bulk = store.capabilities.bulk
+        small = [i for i in todo if i.size < SMALL_OBJECT] if bulk else []
         progress = self._progress("Uploading data", todo)
         if small:
-            self._run_batched(small, lambda batch: put_many(
+            self._run_batched(small, lambda batch: store.put_many(
                 [(i.oid, str(self.cache.path(i.oid))) for i in batch]),
                 store.describe(), result, progress)
-        self._run([i for i in todo if i.size >= SMALL_OBJECT] if put_many else todo,
+        self._run([i for i in todo if i.size >= SMALL_OBJECT] if bulk else todo,
                   lambda i: store.put_object(i.oid, str(self.cache.path(i.oid)), self.links),
                   store.describe(), result, [store], progress)
         known.add(i.oid for i in result.done + result.skipped)
@@ -380,25 +382,22 @@ class TransferQueue:
         stores = usable(stores)
         names = ", ".join(s.describe() for s in stores)
         progress = self._progress("Downloading data", todo)
-        get_many = getattr(stores[0], "get_many", None) if stores else None
-        if get_many:
+        if stores and stores[0].capabilities.bulk:
             small = [i for i in todo if i.size < SMALL_OBJECT]
             elsewhere = Result()  # not in the first store: the one-by-one path tries the rest
-            self._run_batched(small, lambda batch: self._deliver(stores[0], batch, get_many),
+            self._run_batched(small, lambda batch: self._deliver(stores[0], batch),
                               stores[0].describe(), result, progress, elsewhere)
             todo = [i for i in todo if i.size >= SMALL_OBJECT] + [f.item for f in elsewhere.failed]
         self._run(todo, lambda i: self.fetch_one(i, stores), names, result, stores, progress)
         return result
 
-    def _deliver(self, store: Store, batch: list[Item],
-                 get_many: Callable[..., dict[str, bytes | BaseException]]
-                 ) -> dict[str, BaseException | None]:
+    def _deliver(self, store: Store, batch: list[Item]) -> dict[str, BaseException | None]:
         """One round of small downloads: each body is verified against its pointer's size
         (the store refuses another length from the headers) and its oid before it enters
         the cache."""
         outcome: dict[str, BaseException | None] = {}
         sizes = {i.oid: i.size for i in batch}
-        for oid, got in get_many(list(sizes), sizes).items():
+        for oid, got in store.get_many(list(sizes), sizes).items():
             if isinstance(got, BaseException):
                 outcome[oid] = got
                 continue
@@ -452,7 +451,7 @@ def usable(stores: list[Store]) -> list[Store]:
 def _absent_folder(store: Store) -> bool:
     """A local-folder store whose folder does not exist (an embedded ``<repo>/data`` never
     pushed to, say)."""
-    return bool(getattr(store, "local", False)) and not os.path.isdir(store.root)
+    return store.capabilities.local_path and not os.path.isdir(store.root)
 
 
 def download_object(cache: Cache, store: Store, oid: str, link: bool = False,
@@ -463,10 +462,10 @@ def download_object(cache: Cache, store: Store, oid: str, link: bool = False,
     the bytes that arrive in any case; a mismatch is a :class:`WrongSize`."""
     if cache.has(oid):
         return
-    local = store.local_object_path(oid) if link else None
+    local = store.local_object_path(oid) if link and store.capabilities.local_path else None
     if local is not None and _link_verified(cache, store, oid, local, size):
         return
-    if size is not None and size >= LARGE_OBJECT and hasattr(store, "download_to"):
+    if size is not None and size >= LARGE_OBJECT and store.capabilities.ranged_get:
         _download_in_ranges(cache, store, oid, size)
         return
     with store.open_object(oid) as source:
@@ -509,7 +508,7 @@ def _download_in_ranges(cache: Cache, store: Store, oid: str, size: int) -> None
     """A large object in concurrent ranges (see S3Store.download_to), hashed once complete;
     only then is it renamed into the cache. Its size is the store's, checked against the
     pointer's first: ranges are never planned from a pointer alone."""
-    stored = store.object_sizes([oid]).get(oid)  # type: ignore[attr-defined]
+    stored = store.object_sizes([oid]).get(oid)
     if stored is None:
         raise FileNotFoundError(f"{oid} is not in {store.describe()}")
     if stored != size:
@@ -517,7 +516,7 @@ def _download_in_ranges(cache: Cache, store: Store, oid: str, size: int) -> None
     fd, name = cache.new_tmp_file(cache.tmp_dir_str)  # O_EXCL, an unpredictable name
     tmp = Path(name)
     try:
-        store.download_to(oid, size, fd)  # type: ignore[attr-defined]  # (owns fd now)
+        store.download_to(oid, size, fd)  # (owns fd now)
         _adopt_verified(cache, store, oid, tmp, size)
     finally:
         tmp.unlink(missing_ok=True)
@@ -546,11 +545,8 @@ def _abort_stale_uploads(store: Store) -> None:
     """Before a push uploads: abort the uploads killed pushes left in the store (S3: see
     S3Store.abort_stale_uploads). Housekeeping only: a store that refuses it (no permission
     to list uploads, say) is not a reason to stop the push."""
-    abort = getattr(store, "abort_stale_uploads", None)
-    if abort is None:
-        return
     try:
-        abort()
+        store.abort_stale_uploads()
     except StoreError:
         pass
 

@@ -291,14 +291,14 @@ def test_local_store_never_writes_through_planted_links(tmp_path: Path) -> None:
     """A shared store folder is content others can write: a link at a key, at tmp/ or at
     a folder on a key's way is never followed."""
     from git_data.safeio import UnsafePath
-    from git_data.store import Store
+    from git_data.store import open_store
 
     victim = _victim(tmp_path)
     root = tmp_path / "store"
     (root / "branches").mkdir(parents=True)
     os.symlink(victim, root / "branches" / "main.json")
     os.symlink(victim.parent, root / "runs")
-    store = Store(str(root))
+    store = open_store(str(root))
     store.write_json("branches/main.json", {"branch": "main"})
     assert not (root / "branches" / "main.json").is_symlink()
     with pytest.raises(UnsafePath):

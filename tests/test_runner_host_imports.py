@@ -27,7 +27,8 @@ HOST = Path(ship.PACKAGE_ROOT) / "runner" / "host"
 HOST_PACKAGE = "git_data.runner.host"
 # git_data modules outside host/ that host modules may import at any time; each is itself
 # checked to import only the standard library (and the others listed here).
-HOST_LIBS = {"git_data", "git_data.errors", "git_data.safeio"}
+HOST_LIBS = {"git_data", "git_data.errors", "git_data.safeio", "git_data.folderstore",
+             "git_data.layout", "git_data.retry", "git_data.pointer"}
 # Imports allowed only inside a function of that module that calls sitepath.load() first
 # (site-packages and the modules shipped beside the agent are then on sys.path).
 LAZY = {("hostfs", "xxhash"), ("hostfs", "git_data.store")}
@@ -118,8 +119,8 @@ def test_listed_git_data_modules_import_only_the_standard_library() -> None:
 def test_shipped_files_are_the_host_side_and_what_it_imports() -> None:
     shipped = {p.relative_to(ship.PACKAGE_ROOT).as_posix() for p in ship.shipped_files()}
     assert {f"runner/host/{p.name}" for p in HOST.glob("*.py")} <= shipped
-    assert {"__init__.py", "errors.py", "safeio.py", "runner/__init__.py",
-            "store/__init__.py"} <= shipped
+    assert {"__init__.py", "errors.py", "safeio.py", "folderstore.py", "layout.py", "retry.py",
+            "pointer.py", "runner/__init__.py", "store/__init__.py"} <= shipped
     # the client side stays home
     assert not shipped & {"runner/launch.py", "runner/ship.py", "runner/transport.py",
                           "cli/main.py", "materialize.py"}

@@ -20,7 +20,7 @@ from test_runner_local import make_project, one_error_line, record, store_dir
 from git_data.errors import FatalError
 from git_data.runner import records
 from git_data.runner.host import hostfs, paths
-from git_data.store import Store
+from git_data.store import open_store
 
 CLIMB = "runs/1/" + "../" * 40 + "etc"  # from any store folder: /etc
 
@@ -92,7 +92,7 @@ def test_store_listings_with_dotdot_are_refused(tmp_path: Path) -> None:
     assert paths.below("runs/1/outputs/m.pt", "runs/1/outputs/m.pt", "s") == ""
     assert paths.split_run_path("runs/1/outputs/../../../etc") is None
     assert paths.split_run_path("runs/١/x") is None  # a digit, but not 0-9
-    store = Store((tmp_path / "s").as_uri())
+    store = open_store((tmp_path / "s").as_uri())
     with pytest.raises(FatalError, match="refusing"):
         records.resolve_path(store, "runs/3/../../objects")
     assert records.resolve_path(store, "runs/3/./outputs//a") == "runs/3/outputs/a"
@@ -158,7 +158,7 @@ def test_a_run_writing_to_its_input_leaves_cache_and_store_intact(
 
 
 def test_host_cache_rehashes_a_changed_object_before_reuse(tmp_path: Path) -> None:
-    store = hostfs.LocalDirStore((tmp_path / "store").as_uri())
+    store = hostfs.open_store((tmp_path / "store").as_uri(), "", None)
     good = b"the true bytes"
     oid = "sha256:" + hashlib.sha256(good).hexdigest()
     store.write_bytes(hostfs.object_key(oid), good)
@@ -250,7 +250,7 @@ def test_host_side_writes_never_go_through_a_planted_link(tmp_path: Path) -> Non
     with pytest.raises(OSError):
         gpus.release(workdir, [0])
     assert victim.read_text() == "keep me\n"
-    store = hostfs.LocalDirStore((tmp_path / "store").as_uri())
+    store = hostfs.open_store((tmp_path / "store").as_uri(), "", None)
     (tmp_path / "store" / "runs").mkdir(parents=True)
     (tmp_path / "store" / "runs" / "1").symlink_to(tmp_path / "elsewhere")
     with pytest.raises(FatalError, match="symlink"):

@@ -9,11 +9,16 @@ from pathlib import Path
 
 import pytest
 
+from git_data import hashing, layout
+from git_data.cache import Cache
 from git_data.errors import FatalError
+from git_data.folderstore import FolderStore
+from git_data.pointer import PointerError
 from git_data.runner.host import envs, frames, hostfs, paths
 from git_data.runner.hosts import parse_ssh
 from git_data.runner.launch import parse_env, parse_grid, substitute
 from git_data.runner.transport import ssh_problem
+from git_data.store import LocalStore, open_store
 
 
 @pytest.mark.parametrize("bad", ["", "/abs", "~/x", "..", "../x", "a/../../b", "a/..", ".",
@@ -75,7 +80,7 @@ def test_frames_skip_shell_noise_and_survive_a_cut() -> None:
 
 
 def test_host_cache_accepts_only_verified_bytes(tmp_path: Path) -> None:
-    store = hostfs.LocalDirStore((tmp_path / "store").as_uri())
+    store = hostfs.open_store((tmp_path / "store").as_uri(), "", None)
     good = b"good bytes"
     oid = "sha256:" + hashlib.sha256(good).hexdigest()
     store.write_bytes(hostfs.object_key(oid), good)
@@ -134,3 +139,24 @@ def test_ssh_urls_and_messages() -> None:
     assert "not known" in ssh_problem(where, "me@gpu", 22, "Host key verification failed.")
     assert "cannot resolve" in ssh_problem(where, "me@gpu", None,
                                            "ssh: Could not resolve hostname gpu: Name")
+
+
+def test_one_object_layout_and_one_folder_store_for_client_and_host(tmp_path: Path) -> None:
+    oid = hashing.hash_bytes(b"layout")
+    digest = oid.split(":", 1)[1]
+    assert layout.object_key(oid) == f"objects/{digest[:2]}/{digest[2:4]}/{digest}"
+    with pytest.raises(PointerError):
+        layout.object_key("xxh128:../../../etc/passwd")
+    cache = Cache(tmp_path / "cache")
+    assert cache.path(oid) == tmp_path / "cache" / layout.object_key(oid)
+    url = (tmp_path / "store").as_uri()
+    client, host = open_store(url), hostfs.open_store(url, "", None)
+    assert isinstance(client, LocalStore) and isinstance(host, FolderStore)
+    assert isinstance(client.folder, FolderStore)
+    source = tmp_path / "object"
+    source.write_bytes(b"layout")
+    client.put_object(oid, str(source))
+    assert host.has(oid) and host.object_sizes([oid]) == {oid: 6}
+    assert (tmp_path / "store" / layout.object_key(oid)).read_bytes() == b"layout"
+    with host.open_object(oid) as stream:
+        assert stream.read() == b"layout"

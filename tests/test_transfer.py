@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from conftest import Repo, random_bytes
 
-from git_data import hashing
+from git_data import hashing, retry
 from git_data.cache import Cache
 from git_data.errors import FatalError
-from git_data.store import Store
+from git_data.store import Capabilities, LocalStore, TransientStoreError, open_store
 from git_data.transfer import Failure, Item, Result, TransferQueue, run_parallel
 
 
@@ -120,7 +120,7 @@ def test_an_impossible_size_is_never_asked_for(tmp_path: Path) -> None:
     """An item larger than any file fails at once, naming its file, with no store asked."""
     queue = TransferQueue(Cache(tmp_path / "cache"), quiet=True)
     huge = Item("xxh128:" + "2" * 32, 2**64, "huge.bin")
-    result = queue.download([huge], [Store(str(tmp_path / "no-such-store"))])
+    result = queue.download([huge], [open_store(str(tmp_path / "no-such-store"))])
     assert [f.item.path for f in result.failed] == ["huge.bin"]
     assert "impossible" in result.failed[0].error
 
@@ -150,3 +150,68 @@ def test_a_pointer_of_an_impossible_size_is_named_and_left_alone(team: tuple[Rep
     clone.data("pull")
     assert time.monotonic() - started < 30
     assert clone.read("data/absurd.bin") == text and clone.cache_objects() == []
+
+
+def test_the_retry_policy_retries_only_transient_errors_and_stops_after_its_attempts() -> None:
+    policy = retry.Policy(attempts=3, base_s=0.001)
+    calls: list[int] = []
+
+    def flaky(error: Exception, fails: int) -> object:
+        def action() -> str:
+            calls.append(1)
+            if len(calls) <= fails:
+                raise error
+            return "done"
+        return action
+
+    assert policy.run(flaky(ConnectionResetError(), 2)) == "done" and len(calls) == 3
+    for error in (ValueError("bad"), FileNotFoundError("gone")):
+        calls.clear()
+        with pytest.raises(type(error)):
+            policy.run(flaky(error, 5))
+        assert len(calls) == 1  # permanent: never tried again
+    calls.clear()
+    with pytest.raises(TransientStoreError):
+        policy.run(flaky(TransientStoreError("store x: 503"), 5))
+    assert len(calls) == 3  # a store's transient error is marked so; the last one is raised
+    assert all(0.1 <= retry.backoff(0) <= 0.3 for _ in range(50))
+    assert retry.backoff(20) <= 12.0  # capped (8 s) times at most 1.5
+
+
+def test_stores_declare_what_they_can_and_the_queue_follows(tmp_path: Path) -> None:
+    """A folder links and has no bulk calls; a store that declares ``bulk`` gets the small
+    objects in rounds through put_many and the large ones one by one."""
+    from git_data.store.s3 import S3Store
+
+    local = open_store(str(tmp_path / "store"))
+    assert local.capabilities.local_path and not local.capabilities.bulk
+    assert S3Store.capabilities.bulk and S3Store.capabilities.ranged_get
+    same = Capabilities(copy_service="s3 http://a")
+    assert same.copies_from(Capabilities(copy_service="s3 http://a"))
+    assert not same.copies_from(Capabilities(copy_service="s3 http://b"))
+    assert not Capabilities().copies_from(Capabilities())
+
+    rounds: list[list[str]] = []
+
+    class BulkFolder(LocalStore):
+        capabilities = Capabilities(bulk=True, local_path=True)
+
+        def put_many(self, objects: list[tuple[str, str]]) -> dict[str, BaseException | None]:
+            rounds.append([oid for oid, _ in objects])
+            for oid, path in objects:
+                self.put_object(oid, path)
+            return {oid: None for oid, _ in objects}
+
+    cache = Cache(tmp_path / "cache")
+    items = []
+    for i, size in enumerate((100, 2000, 2 << 20)):
+        data = random_bytes(size, seed=i)
+        with cache.writer() as writer:
+            writer.write(data)
+            oid = writer.commit()
+        items.append(Item(oid, size, f"f{i}"))
+    store = BulkFolder(str(tmp_path / "bulk"))
+    result = TransferQueue(cache, quiet=True).upload(items, store)
+    assert result.ok and len(result.done) == 3
+    assert [sorted(r) for r in rounds] == [sorted(i.oid for i in items[:2])]
+    assert store.has_many(i.oid for i in items) == {i.oid for i in items}

@@ -170,7 +170,7 @@ def share(repo: Repo, path: str, expires: str) -> int:
                          f"`git data show-run` tell what a run wrote)")
     seconds = parse_duration(expires)
     try:
-        url = store.fs.sign(store.path(key), expiration=seconds)
+        url = store.sign(key, seconds)
     except NotImplementedError:
         raise FatalError(f"the store {store.describe()} cannot make links for others to "
                          "download from (a local folder has no URLs to sign); share from an "

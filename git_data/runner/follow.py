@@ -78,16 +78,15 @@ class StoreLog:
         self.offset = 0
 
     def read_new(self) -> bytes:
-        path = self.store.path(self.key)
         try:
-            size = int(self.store.fs.size(path))
+            size = self.store.size(self.key)
         except (FileNotFoundError, OSError):
             return b""
         if size < self.offset:  # rewritten shorter (should not happen): start over
             self.offset = 0
         if size == self.offset:
             return b""
-        data = bytes(self.store.fs.cat_file(path, start=self.offset, end=size))
+        data = self.store.read_range(self.key, self.offset, size)
         self.offset += len(data)
         return data
 

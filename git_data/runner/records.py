@@ -136,7 +136,7 @@ def kind_of(store: Store, key: str) -> str | None:
     """'file', 'dir' or None for a store path."""
     if not store.exists(key):
         return None
-    return "dir" if store.fs.isdir(store.path(key)) else "file"
+    return "dir" if store.is_dir(key) else "file"
 
 
 def link(store: Store, alias: str, target: str, who: str) -> str | None:

@@ -3,16 +3,20 @@
 Layout under a store URL::
 
     gitdata-store.json                    the store's identity: a random id, written once
-    objects/<hex[0:2]>/<hex[2:4]>/<hex>   content, written once; only a copy found corrupt or
-                                          of the wrong size is ever replaced (replace_object)
+    objects/<hex[0:2]>/<hex[2:4]>/<hex>   content (git_data.layout), written once; only a copy
+                                          found corrupt or of the wrong size is ever replaced
+                                          (replace_object)
     branches/<branch>.json                manifest of the last push of a branch
     runs/<id>/...                         training runs (see git_data.runner)
     links/<alias>.json                    aliases for run paths
 
-A :class:`Store` only moves bytes (the transfer queue owns batching, retries and order).
-Writes are atomic: a local-directory store writes ``tmp/.<name>.<random>.git-data-tmp``
-through safeio (never following a link) and renames; object stores
-(S3) publish a key only when its upload completes. Nothing here knows about git.
+A :class:`Store` only moves bytes and says what it can do (:class:`Capabilities`); the
+transfer queue reads those and owns batching, retries and order. :func:`open_store` picks
+the kind: :class:`LocalStore` for a folder on this machine (the bytes move through
+:class:`git_data.folderstore.FolderStore`, which the run host uses too: ``tmp/`` then a
+rename, never following a link), ``store.s3.S3Store`` for S3 (a key is published only when
+its upload completes), the fsspec-generic :class:`Store` for the rest. Nothing here knows
+about git.
 """
 
 from __future__ import annotations
@@ -22,18 +26,20 @@ import os
 import posixpath
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 from .. import pointer, safeio
+from ..folderstore import FolderStore, link_into, local_root
 from ..hashing import hash_file, hash_stream, new_hasher
+from ..layout import object_folder, object_key, oid_of_name
 from .errors import BadObjectError, StoreError, TransientStoreError, already_exists
-from .localfs import LocalFS, local_root
 
-__all__ = ["CHUNK", "STORE_ID_KEY", "BadObjectError", "Store", "StoreError", "StoreIdError",
-           "TransientStoreError", "object_key", "open_store"]
+__all__ = ["CHUNK", "STORE_ID_KEY", "BadObjectError", "Capabilities", "LocalStore", "Store",
+           "StoreError", "StoreIdError", "TransientStoreError", "link_into", "object_key",
+           "open_store"]
 
 CHUNK = 1 << 20
-TMP_MAX_AGE_S = 3600  # a partial copy in a local store's tmp/ older than this is swept
 PACKAGES = {"s3": "s3fs", "s3a": "s3fs", "gs": "gcsfs", "gcs": "gcsfs", "az": "adlfs",
             "abfs": "adlfs", "abfss": "adlfs", "adl": "adlfs", "ssh": "paramiko",
             "sftp": "paramiko", "hf": "huggingface_hub", "webdav": "webdav4", "oci": "ocifs",
@@ -50,26 +56,43 @@ class StoreIdError(StoreError):
     of the store is trusted, the store itself is asked."""
 
 
-def object_key(oid: str) -> str:
-    _, hexdigest = pointer.split_oid(oid)
-    return f"objects/{hexdigest[:2]}/{hexdigest[2:4]}/{hexdigest}"
+@dataclass(frozen=True)
+class Capabilities:
+    """What a store can do beyond the calls every store has; the transfer queue decides
+    from these which way to move bytes (git-lfs style: adapters declare, the queue rules).
+
+    - ``transfers``: parallel transfers when ``data.transfers`` does not say.
+    - ``bulk``: ``put_many``/``get_many`` move many small objects as one round of
+      concurrent requests (S3, on its event loop) instead of a thread each.
+    - ``ranged_get``: ``download_to`` fetches a large object as concurrent ranged GETs.
+    - ``local_path``: objects are files on this machine (``local_object_path``), so they can
+      be hard-linked with the cache; the store is a folder that may not exist yet.
+    - ``copy_service``: stores naming the same service copy objects between each other
+      server-side (``copy_object``); None: never.
+    """
+
+    transfers: int = 8
+    bulk: bool = False
+    ranged_get: bool = False
+    local_path: bool = False
+    copy_service: str | None = None
+
+    def copies_from(self, source: Capabilities) -> bool:
+        """Whether this store can copy an object from ``source`` without the bytes passing
+        through this machine."""
+        return self.copy_service is not None and self.copy_service == source.copy_service
 
 
 class Store:
     """One store: an fsspec filesystem and a root path inside it."""
 
-    transfers = 8  # parallel transfers when data.transfers does not say (disk-bound here)
+    # parallel transfers when data.transfers does not say (disk-bound here)
+    capabilities = Capabilities(transfers=8)
 
     def __init__(self, url: str, name: str = "", storage_options: dict[str, Any] | None = None
                  ) -> None:
         self.url = url
         self.name = name or url
-        local = None if storage_options else local_root(url)
-        if local is not None:
-            self.fs: Any = LocalFS()
-            self.root = local.rstrip("/") or "/"
-            self.local = True
-            return
         import fsspec  # imported on first use: most commands never touch a store
 
         try:
@@ -82,10 +105,9 @@ class Store:
         except ValueError as exc:  # unknown protocol
             raise StoreError(f"store {self.name} ({url}): {exc}") from exc
         self.root = self.root.rstrip("/")
-        self.local = "file" in _protocols(self.fs)
 
     def __repr__(self) -> str:
-        return f"Store({self.url!r})"
+        return f"{type(self).__name__}({self.url!r})"
 
     def describe(self) -> str:
         return f"{self.name} ({self.url})" if self.name != self.url else self.url
@@ -102,7 +124,7 @@ class Store:
         when many share one (one listing instead of thousands of HEAD requests)."""
         by_prefix: dict[str, list[str]] = {}
         for oid in oids:
-            by_prefix.setdefault(posixpath.dirname(object_key(oid)), []).append(oid)
+            by_prefix.setdefault(object_folder(oid), []).append(oid)
         present: set[str] = set()
         for prefix, group in by_prefix.items():
             if len(group) == 1:
@@ -123,32 +145,15 @@ class Store:
             paths = self.fs.find(self.path("objects"))
         except FileNotFoundError:
             return set()
-        found = set()
-        for path in paths:
-            name = posixpath.basename(path)
-            algo = {32: "xxh128", 64: "sha256"}.get(len(name))
-            if algo:
-                found.add(f"{algo}:{name}")
-        return found
+        names = (posixpath.basename(path) for path in paths)
+        return {oid for oid in map(oid_of_name, names) if oid is not None}
 
     def object_sizes(self, oids: Iterable[str]) -> dict[str, int]:
-        """Size of each of ``oids`` that the store holds (a regular file, for a local
-        folder: a link or folder planted at an object's name counts as absent)."""
+        """Size of each of ``oids`` that the store holds (one listing per prefix folder)."""
         found: dict[str, int] = {}
-        if self.local:
-            import stat
-
-            for oid in dict.fromkeys(oids):
-                try:
-                    info = os.lstat(self.path(object_key(oid)))
-                except (FileNotFoundError, NotADirectoryError):
-                    continue
-                if stat.S_ISREG(info.st_mode):
-                    found[oid] = info.st_size
-            return found
         by_prefix: dict[str, list[str]] = {}
         for oid in dict.fromkeys(oids):
-            by_prefix.setdefault(posixpath.dirname(object_key(oid)), []).append(oid)
+            by_prefix.setdefault(object_folder(oid), []).append(oid)
         for prefix, group in by_prefix.items():
             try:
                 entries = self.fs.ls(self.path(prefix), detail=True)
@@ -163,32 +168,15 @@ class Store:
         return found
 
     def put_object(self, oid: str, local_path: str, link: bool = False) -> None:
-        """Upload a cache object; never overwrites an object already present. With ``link``
-        a local store on the same file system gets a hard link instead of a copy (both names
-        are read-only and never rewritten in place, so sharing the inode is safe)."""
-        target = self.path(object_key(oid))
-        if not self.local:
-            self.put_file(local_path, object_key(oid), overwrite=False)
-        elif not (link and link_into(local_path, target, self.root)) \
-                and not os.path.exists(target):
-            self._local_atomic(target, lambda fd: _copy_file(local_path, fd), read_only=True)
+        """Upload a cache object; never overwrites an object already present. ``link`` (a
+        hard link instead of a copy) means something only to a local folder."""
+        self.put_file(local_path, object_key(oid), overwrite=False)
 
     def hash_object(self, oid: str) -> tuple[str, int]:
         """Stream the store's copy of ``oid`` through its hasher (constant memory): its
-        actual oid and size. A local folder's object is opened without following a link."""
-        algo = pointer.split_oid(oid)[0]
-        if not self.local:
-            with self.open_object(oid) as stream:
-                return hash_stream(stream, algo)
-        path = self.path(object_key(oid))
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-        import stat
-
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            os.close(fd)
-            raise BadObjectError(f"{path} is not a plain file")
-        with os.fdopen(fd, "rb", buffering=0) as stream:
-            return hash_stream(stream, algo)  # type: ignore[arg-type]
+        actual oid and size."""
+        with self.open_object(oid) as stream:
+            return hash_stream(stream, pointer.split_oid(oid)[0])
 
     def replace_object(self, oid: str, local_path: str,
                        still_bad: Callable[[], bool]) -> bool:
@@ -197,15 +185,17 @@ class Store:
         file is hashed first, then written under a new name and checked there, and only if
         ``still_bad()`` (asked last, just before the swap) says the store's copy is still
         bad does the new copy take its name. False: nothing was replaced (the copy had been
-        fixed meanwhile). Local folder: a temporary file renamed over the object. Other
-        stores: a temporary key, size-checked, copied onto the object's key, then removed."""
+        fixed meanwhile)."""
         actual, size = hash_file(local_path, pointer.split_oid(oid)[0])
         if actual != oid:
             raise BadObjectError(f"the local copy of {oid} at {local_path} hashes to {actual}; "
                                  "it cannot replace the store's copy (run `git data fsck "
                                  "--repair` to get a good one)")
-        if self.local:
-            return self._replace_local(oid, local_path, still_bad)
+        return self._replace(oid, local_path, size, still_bad)
+
+    def _replace(self, oid: str, local_path: str, size: int,
+                 still_bad: Callable[[], bool]) -> bool:
+        """A temporary key, size-checked, copied onto the object's key, then removed."""
         tmp = f"tmp/{os.urandom(16).hex()}.{pointer.split_oid(oid)[1]}"
         self.put_file(local_path, tmp, overwrite=True)
         try:
@@ -224,32 +214,9 @@ class Store:
                 pass
         return True
 
-    def _replace_local(self, oid: str, local_path: str, still_bad: Callable[[], bool]) -> bool:
-        from .. import safeio  # (ctypes) off the start-up of every hook
-
-        folder = posixpath.dirname(object_key(oid))
-        dir_fd = safeio.open_dir(self.root, folder, create=True)
-        try:
-            with open(local_path, "rb") as source, safeio.AtomicFile(
-                    dir_fd, posixpath.basename(object_key(oid)), mode=0o444) as out:
-                algo = pointer.split_oid(oid)[0]
-                hasher = new_hasher(algo)
-                while chunk := source.read(CHUNK):
-                    hasher.update(chunk)
-                    out.write(chunk)
-                if f"{algo}:{hasher.hexdigest()}" != oid:  # changed since it was hashed
-                    raise BadObjectError(f"the local copy of {oid} at {local_path} changed while "
-                                         "it was copied; the store's copy was left as it was")
-                if not still_bad():
-                    return False
-                out.commit()
-        finally:
-            os.close(dir_fd)
-        return True
-
     def local_object_path(self, oid: str) -> str | None:
         """The object's path when this store is a local folder (for hard-linking)."""
-        return self.path(object_key(oid)) if self.local else None
+        return None
 
     def open_object(self, oid: str) -> BinaryIO:
         return self.fs.open(self.path(object_key(oid)), "rb", block_size=CHUNK)
@@ -258,6 +225,31 @@ class Store:
         """Raise a one-line StoreError when the store cannot be used at all (credentials,
         bucket, endpoint). A local folder is created on first write, so it always passes."""
 
+    def abort_stale_uploads(self) -> int:
+        """Abort uploads killed pushes left behind (S3: see S3Store); how many. Here: none."""
+        return 0
+
+    # ----- what only some stores can do (see capabilities) -------------------------------
+    def put_many(self, objects: list[tuple[str, str]]) -> dict[str, BaseException | None]:
+        """(``capabilities.bulk``) Upload small cache objects, (oid, path) pairs, in one
+        round of concurrent requests: each oid's error, or None when stored."""
+        raise NotImplementedError(f"{self.describe()} has no bulk upload")
+
+    def get_many(self, oids: list[str], sizes: dict[str, int] | None = None
+                 ) -> dict[str, bytes | BaseException]:
+        """(``capabilities.bulk``) Download small objects in one round: each oid's bytes
+        (unverified) or its error."""
+        raise NotImplementedError(f"{self.describe()} has no bulk download")
+
+    def download_to(self, oid: str, size: int, fd: int) -> None:
+        """(``capabilities.ranged_get``) Fetch a large object into the empty file ``fd``
+        (owned and closed by this call) as concurrent ranges."""
+        raise NotImplementedError(f"{self.describe()} has no ranged download")
+
+    def copy_object(self, source: Store, oid: str, size: int) -> None:
+        """(``capabilities.copies_from(source.capabilities)``) Copy server-side."""
+        raise NotImplementedError(f"{self.describe()} cannot copy server-side")
+
     # ----- identity ----------------------------------------------------------------------
     def store_id(self) -> str | None:
         """The id in the store's ``gitdata-store.json``; None when it has none. Raises
@@ -265,8 +257,7 @@ class Store:
         then trusts no local record of this store)."""
         key = STORE_ID_KEY
         try:
-            raw = (_read_local_head(self.path(key), STORE_ID_MAX_BYTES + 1) if self.local else
-                   bytes(self.fs.cat_file(self.path(key), start=0, end=STORE_ID_MAX_BYTES + 1)))
+            raw = self._read_id(key)
         except FileNotFoundError:
             return None
         try:
@@ -280,6 +271,9 @@ class Store:
                              "wrote; if nothing else uses this store, remove that file and "
                              "the next push writes a new one")
         return ident
+
+    def _read_id(self, key: str) -> bytes:
+        return bytes(self.fs.cat_file(self.path(key), start=0, end=STORE_ID_MAX_BYTES + 1))
 
     def ensure_store_id(self) -> str:
         """The store's id, created first when it has none (once: a create-exclusive write,
@@ -303,11 +297,6 @@ class Store:
     def put_stream(self, oid: str, source: BinaryIO) -> None:
         """Store an object read from ``source`` (another store), verifying its bytes against
         ``oid`` before anything becomes visible; never overwrites."""
-        target = self.path(object_key(oid))
-        if self.local:
-            self._local_atomic(target, lambda fd: _copy_verified(source, fd, oid),
-                               read_only=True)
-            return
         import tempfile  # off the start-up of every hook
 
         with tempfile.TemporaryDirectory(prefix="git-data-copy-") as folder:
@@ -315,57 +304,20 @@ class Store:
             _copy_verified(source, spool, oid)
             self.put_object(oid, spool)
 
-    def server_side_copy(self, source: Store) -> bool:
-        """Whether :meth:`copy_object` can copy from ``source`` without the bytes passing
-        through this machine."""
-        return False
-
-    def copy_object(self, source: Store, oid: str, size: int) -> None:
-        raise NotImplementedError
-
     # ----- files -------------------------------------------------------------------------
     def put_file(self, local_path: str, key: str, overwrite: bool = True) -> None:
         target = self.path(key)
         if not overwrite and self.fs.exists(target):
             return
-        if self.local:
-            self._local_atomic(target, lambda fd: _copy_file(local_path, fd))
-        else:
-            self.fs.put_file(local_path, target)
+        self.fs.put_file(local_path, target)
 
     def write_bytes(self, key: str, data: bytes) -> None:
-        target = self.path(key)
-        if self.local:
-            self._local_atomic(target, lambda fd: safeio.write_all(fd, data))
-        else:
-            self.fs.pipe_file(target, data)
+        self.fs.pipe_file(self.path(key), data)
 
     def create_exclusive(self, key: str, data: bytes) -> bool:
-        """Write ``key`` only if absent; True when this call created it. Local stores use
-        O_EXCL via a hard link; object stores a conditional put where the server has one."""
+        """Write ``key`` only if absent; True when this call created it (a conditional put
+        where the server has one)."""
         target = self.path(key)
-        if self.local:
-            tmp_fd = self._tmp_dir()
-            dir_fd = -1
-            try:
-                dir_fd = _open_under(self.root, self._rel_dir(target))
-                fd, tmp = safeio.create_tmp(tmp_fd, os.path.basename(target), 0o644)
-                try:
-                    safeio.write_all(fd, data)
-                finally:
-                    os.close(fd)
-                try:  # a link never follows one at ``target``: a name taken is taken
-                    os.link(tmp, os.path.basename(target), src_dir_fd=tmp_fd,
-                            dst_dir_fd=dir_fd, follow_symlinks=False)
-                    return True
-                except FileExistsError:
-                    return False
-                finally:
-                    os.unlink(tmp, dir_fd=tmp_fd)
-            finally:
-                os.close(tmp_fd)
-                if dir_fd >= 0:
-                    os.close(dir_fd)
         if self.fs.exists(target):
             return False
         try:
@@ -383,6 +335,10 @@ class Store:
             return bytes(self.fs.cat_file(self.path(key)))
         except FileNotFoundError:
             return None
+
+    def read_range(self, key: str, start: int, end: int) -> bytes:
+        """Bytes ``start`` to ``end`` of ``key`` (a log being followed)."""
+        return bytes(self.fs.cat_file(self.path(key), start=start, end=end))
 
     def read_json(self, key: str) -> Any:
         raw = self.read_bytes(key)
@@ -414,68 +370,123 @@ class Store:
     def exists(self, key: str) -> bool:
         return bool(self.fs.exists(self.path(key)))
 
-    # ----- local atomicity ---------------------------------------------------------------
-    def _rel_dir(self, target: str) -> str:
-        """The folder of ``target`` relative to the store root (keys are checked: no
-        absolute path, no ``..``)."""
-        rel = posixpath.relpath(posixpath.dirname(target), self.root)
-        return "" if rel == "." else "/".join(safeio.relative_parts(rel))
+    def is_dir(self, key: str) -> bool:
+        return bool(self.fs.isdir(self.path(key)))
 
-    def _tmp_dir(self) -> int:
-        """A descriptor of the store's ``tmp/`` (made when missing). The first use in a
-        process sweeps it of partial copies that killed writers left (older than an hour),
-        so the next push cleans up after an interrupted one."""
-        fd = _open_under(self.root, "tmp")
-        if not getattr(self, "_swept", False):
-            self._swept = True
-            _sweep_all(fd, TMP_MAX_AGE_S)
-        return fd
+    def size(self, key: str) -> int:
+        return int(self.fs.size(self.path(key)))
 
-    def _local_atomic(self, target: str, write: Any, read_only: bool = False) -> None:
-        """Write ``target`` in a local store: ``write(fd)`` fills a new temporary file in
-        ``tmp/`` (O_EXCL|O_NOFOLLOW, unpredictable name), which is then renamed into place;
-        every folder from the store root on is opened without following a link."""
-        tmp_fd = self._tmp_dir()
-        dir_fd = -1
+    def sign(self, key: str, seconds: int) -> str:
+        """A URL others can download ``key`` from for ``seconds``; NotImplementedError where
+        the store has none."""
+        return str(self.fs.sign(self.path(key), expiration=seconds))
+
+
+class LocalStore(Store):
+    """A store that is a folder on this machine: every call goes to the
+    :class:`~git_data.folderstore.FolderStore` that the run host uses too; here only the
+    hashing (xxhash) is added, which the host imports only when it needs it."""
+
+    capabilities = Capabilities(transfers=8, local_path=True)
+
+    def __init__(self, url: str, name: str = "", root: str | None = None) -> None:
+        self.url = url
+        self.name = name or url
+        self.folder = FolderStore(root or local_root(url) or url, url, self.name)
+        self.root = self.folder.root
+
+    def path(self, key: str) -> str:
+        return self.folder.path(key)
+
+    # ----- objects -----------------------------------------------------------------------
+    def has(self, oid: str) -> bool:
+        return self.folder.has(oid)
+
+    def has_many(self, oids: Iterable[str]) -> set[str]:
+        return self.folder.has_many(oids)
+
+    def list_oids(self) -> set[str]:
+        return self.folder.list_oids()
+
+    def object_sizes(self, oids: Iterable[str]) -> dict[str, int]:
+        return self.folder.object_sizes(oids)
+
+    def put_object(self, oid: str, local_path: str, link: bool = False) -> None:
+        self.folder.put_object(oid, local_path, link)
+
+    def local_object_path(self, oid: str) -> str | None:
+        return self.folder.object_path(oid)
+
+    def open_object(self, oid: str) -> BinaryIO:
+        return self.folder.open_object(oid)  # type: ignore[return-value]
+
+    def hash_object(self, oid: str) -> tuple[str, int]:
+        """As Store's; the object is opened without following a link."""
         try:
-            dir_fd = _open_under(self.root, self._rel_dir(target))
-            with safeio.AtomicFile(dir_fd, os.path.basename(target),
-                                   0o444 if read_only else 0o644, tmp_dir_fd=tmp_fd) as out:
-                write(out.fd)
-                out.commit()
-        finally:
-            os.close(tmp_fd)
-            if dir_fd >= 0:
-                os.close(dir_fd)
+            stream = self.folder.open_object(oid)
+        except safeio.UnsafePath as exc:
+            raise BadObjectError(f"{self.folder.object_path(oid)} is not a plain file") from exc
+        with stream:
+            return hash_stream(stream, pointer.split_oid(oid)[0])  # type: ignore[arg-type]
 
+    def _replace(self, oid: str, local_path: str, size: int,
+                 still_bad: Callable[[], bool]) -> bool:
+        """A new file, hashed as it is written, renamed over the object."""
+        def write(fd: int) -> bool:
+            with open(local_path, "rb") as source:
+                _copy_verified(source, fd, oid, f"the local copy of {oid} at {local_path} "
+                               "changed while it was copied; the store's copy was left as "
+                               "it was")
+            return still_bad()
 
-def link_into(source: str, target: str, root: str | None = None) -> bool:
-    """Hard-link ``source`` as ``target``; True when ``target`` now exists. A link appears
-    complete or not at all, so it needs no temporary name. False (copy instead) across file
-    systems or where links are not supported. ``root``: a trusted folder above ``target``;
-    the folders between are opened without following a link (else only ``target``'s own
-    folder is trusted). A link at ``target`` is never followed."""
-    try:
-        folder = os.path.dirname(target)
-        if root is not None:
-            rel = os.path.relpath(folder, root)
-            dir_fd = _open_under(root, "" if rel == "." else rel)
-        else:
-            os.makedirs(folder, exist_ok=True)
-            dir_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    except safeio.UnsafePath:
-        raise
-    except OSError:
-        return False
-    try:
-        os.link(source, os.path.basename(target), dst_dir_fd=dir_fd, follow_symlinks=False)
-    except FileExistsError:
-        return True
-    except OSError:
-        return False
-    finally:
-        os.close(dir_fd)
-    return True
+        return self.folder.atomic(object_key(oid), write, read_only=True)
+
+    def put_stream(self, oid: str, source: BinaryIO) -> None:
+        self.folder.atomic(object_key(oid), lambda fd: _copy_verified(source, fd, oid),
+                           read_only=True)
+
+    def _read_id(self, key: str) -> bytes:
+        return _read_local_head(self.path(key), STORE_ID_MAX_BYTES + 1)
+
+    # ----- files -------------------------------------------------------------------------
+    def put_file(self, local_path: str, key: str, overwrite: bool = True) -> None:
+        self.folder.put_file(local_path, key, overwrite)
+
+    def write_bytes(self, key: str, data: bytes) -> None:
+        self.folder.write_bytes(key, data)
+
+    def create_exclusive(self, key: str, data: bytes) -> bool:
+        return self.folder.create_exclusive(key, data)
+
+    def read_bytes(self, key: str) -> bytes | None:
+        return self.folder.read_bytes(key)
+
+    def read_range(self, key: str, start: int, end: int) -> bytes:
+        data = self.folder.read_bytes(key, start, end)
+        if data is None:
+            raise FileNotFoundError(self.path(key))
+        return data
+
+    def open(self, key: str, mode: str = "rb") -> BinaryIO:
+        return self.folder.open(key, mode)  # type: ignore[return-value]
+
+    def list(self, key: str) -> list[str]:
+        return self.folder.list(key)
+
+    def find(self, key: str) -> list[str]:
+        return self.folder.find(key)
+
+    def exists(self, key: str) -> bool:
+        return self.folder.exists(key)
+
+    def is_dir(self, key: str) -> bool:
+        return self.folder.is_dir(key)
+
+    def size(self, key: str) -> int:
+        return self.folder.size(key)
+
+    def sign(self, key: str, seconds: int) -> str:
+        raise NotImplementedError("a local folder has no signed URLs")
 
 
 def _read_local_head(path: str, limit: int) -> bytes:
@@ -497,58 +508,35 @@ def _read_local_head(path: str, limit: int) -> bytes:
         os.close(fd)
 
 
-def _open_under(root: str, rel: str) -> int:
-    """``safeio.open_dir(root, rel, create=True)``, making the (trusted) root when missing:
-    a local store is created on first write."""
-    try:
-        return safeio.open_dir(root, rel, create=True)
-    except FileNotFoundError:
-        os.makedirs(root, exist_ok=True)
-        return safeio.open_dir(root, rel, create=True)
-
-
-def _sweep_all(dir_fd: int, max_age_s: float) -> None:
-    """Remove every regular file in a store's ``tmp/`` older than ``max_age_s``: all of
-    them are partial copies (also those of earlier versions, named ``<hex>.<name>``)."""
-    cutoff = time.time() - max_age_s
-    for entry in os.scandir(dir_fd):
-        try:
-            if entry.is_file(follow_symlinks=False) and \
-                    entry.stat(follow_symlinks=False).st_mtime < cutoff:
-                os.unlink(entry.name, dir_fd=dir_fd)
-        except FileNotFoundError:  # another push swept it first
-            pass
-
-
-def _copy_file(path: str, fd: int) -> None:
-    with open(path, "rb") as source:
-        safeio.copy_fd(source.fileno(), fd)
-
-
-def _copy_verified(source: BinaryIO, fd: int, oid: str) -> None:
+def _copy_verified(source: BinaryIO, target: int | str, oid: str, changed: str = "") -> None:
+    """Copy ``source`` to ``target`` (a descriptor or a new file's path) hashing on the way;
+    BadObjectError (``changed``, or a corrupt source) when the bytes are not ``oid``'s."""
     algo = pointer.split_oid(oid)[0]
     hasher = new_hasher(algo)
-    while True:
-        chunk = source.read(CHUNK)
-        if not chunk:
-            break
-        hasher.update(chunk)
-        safeio.write_all(fd, chunk)
+    out = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600) \
+        if isinstance(target, str) else target
+    try:
+        while chunk := source.read(CHUNK):
+            hasher.update(chunk)
+            safeio.write_all(out, chunk)
+    finally:
+        if out is not target:
+            os.close(out)
     if f"{algo}:{hasher.hexdigest()}" != oid:
-        raise BadObjectError(f"the bytes read for {oid} hash to {algo}:{hasher.hexdigest()}; "
-                             "the source copy is corrupt, nothing was written")
+        raise BadObjectError(changed or f"the bytes read for {oid} hash to {algo}:"
+                             f"{hasher.hexdigest()}; the source copy is corrupt, nothing was "
+                             "written")
 
 
 def open_store(url: str, name: str = "", storage_options: dict[str, Any] | None = None,
                secrets: tuple[str, ...] = ()) -> Store:
-    """The Store for ``url``: S3 URLs get the tuned :class:`~git_data.store.s3.S3Store`."""
+    """The Store for ``url``: a folder on this machine gets :class:`LocalStore`, S3 URLs the
+    tuned :class:`~git_data.store.s3.S3Store`, anything else fsspec's filesystem."""
+    root = None if storage_options else local_root(url)
+    if root is not None:
+        return LocalStore(url, name, root)
     if url.startswith(("s3://", "s3a://")):
         from .s3 import S3Store
 
         return S3Store(url, name, storage_options, secrets)
     return Store(url, name, storage_options)
-
-
-def _protocols(fs: Any) -> tuple[str, ...]:
-    protocol = fs.protocol
-    return (protocol,) if isinstance(protocol, str) else tuple(protocol)

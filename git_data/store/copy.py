@@ -85,7 +85,7 @@ def locate(items: list[Item], sources: list[Store], target: Store,
 
 
 def copy_one(source: Store, target: Store, item: Item) -> str:
-    if target.server_side_copy(source):
+    if target.capabilities.copies_from(source.capabilities):
         try:
             target.copy_object(source, item.oid, item.size)
             return SERVER_SIDE
@@ -102,10 +102,9 @@ def verify_sizes(target: Store, result: CopyResult) -> None:
     """Server-side copies never pass through here to be hashed: check their sizes instead
     (streamed copies were hashed on the way)."""
     copied = [i for i in result.done if result.modes.get(i.oid) == SERVER_SIDE and i.size]
-    sizes = getattr(target, "object_sizes", None)
-    if not copied or sizes is None:
+    if not copied:
         return
-    found = sizes(i.oid for i in copied)
+    found = target.object_sizes(i.oid for i in copied)
     for item in copied:
         if found.get(item.oid) != item.size:
             result.done.remove(item)

@@ -4,16 +4,16 @@ Every error that leaves a store is either a missing object (``FileNotFoundError`
 caller can try the next store) or a :class:`StoreError`: one line naming the remote, its URL
 and endpoint, and what to do, with any secret of that remote redacted. A
 :class:`TransientStoreError` (connection reset or refused, timeout, HTTP 500/502/503/504,
-SlowDown/throttling) is retried with backoff by the caller; anything else is permanent.
+SlowDown/throttling) is retried by the caller under the one policy of
+:mod:`git_data.retry`; anything else is permanent.
 """
 
 from __future__ import annotations
 
-import errno
-import os
 from collections.abc import Iterable
 
 from ..errors import FatalError
+from ..retry import TransientError, chain, network_error
 
 TRANSIENT_CODES = frozenset({
     "SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequests",
@@ -25,9 +25,6 @@ CREDENTIAL_CODES = frozenset({
     "InvalidToken", "TokenRefreshRequired", "AllAccessDisabled", "AccountProblem",
     "InvalidSecurity", "AuthorizationHeaderMalformed", "403",
 })
-TRANSIENT_ERRNOS = frozenset({errno.ECONNRESET, errno.ECONNABORTED, errno.ECONNREFUSED,
-                              errno.EPIPE, errno.ETIMEDOUT, errno.EHOSTUNREACH,
-                              errno.ENETUNREACH, errno.ENETRESET})
 EXISTS_CODES = frozenset({"PreconditionFailed", "412"})
 
 
@@ -35,7 +32,7 @@ class StoreError(FatalError):
     """A store-level failure (credentials, bucket, endpoint): retrying will not help."""
 
 
-class TransientStoreError(StoreError):
+class TransientStoreError(StoreError, TransientError):
     """A failure that may well pass on a retry (network, throttling, server 5xx)."""
 
 
@@ -50,16 +47,6 @@ class WrongSize(BadObjectError):
     def __init__(self, where: str, oid: str, actual: int | str, expected: int) -> None:
         super().__init__(f"{where} holds {actual} bytes for {oid}, not the {expected} its "
                          "pointer says; refused (the pointer or the store's copy is wrong)")
-
-
-def chain(exc: BaseException) -> Iterable[BaseException]:
-    """``exc`` and its causes (s3fs translates botocore errors and keeps them as cause)."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        yield current
-        current = current.__cause__ or current.__context__
 
 
 def service_code(exc: BaseException) -> str | None:
@@ -88,16 +75,10 @@ def _network_error(exc: BaseException) -> bool:
         network += (aiohttp.ClientError,)
     except ImportError:  # pragma: no cover
         pass
-    import http.client  # here, not at start-up: 16 ms of imports for every hook
-    import socket
-
     from fsspec.exceptions import FSTimeoutError
 
-    network += (ConnectionError, TimeoutError, socket.timeout, _asyncio_timeout(),
-                http.client.IncompleteRead, http.client.RemoteDisconnected, FSTimeoutError)
-    if isinstance(exc, network):
-        return True
-    return isinstance(exc, OSError) and exc.errno in TRANSIENT_ERRNOS
+    network += (_asyncio_timeout(), FSTimeoutError)
+    return isinstance(exc, network) or network_error(exc)
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -119,14 +100,6 @@ def already_exists(exc: BaseException) -> bool:
 
 def missing_bucket(exc: BaseException) -> bool:
     return service_code(exc) == "NoSuchBucket"
-
-
-def backoff(attempt: int) -> float:
-    """Seconds to wait before retry ``attempt + 1``: exponential from 0.2 s, capped at 8 s,
-    times a uniform jitter in [0.5, 1.5] (from os.urandom: random's import is kept off the
-    start-up of every hook)."""
-    jitter = int.from_bytes(os.urandom(2), "big") / 65535
-    return min(8.0, 0.2 * 2**attempt) * (0.5 + jitter)
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:

@@ -7,10 +7,13 @@
 - Bulk existence checks list key prefixes concurrently instead of one HEAD per object.
 - Many small objects move as concurrent requests on s3fs's event loop (``put_many``,
   ``get_many``), which the transfer queue uses instead of a thread per object.
-- Retry policy is git-data's: botocore and s3fs retries are off, every error is mapped to a
-  one-line :class:`StoreError` (naming the remote, URL and endpoint, never a secret), and the
-  transient ones (:class:`TransientStoreError`) are retried here with backoff for metadata
-  calls, and by the transfer queue for object transfers.
+- Retry policy is git-data's (:mod:`git_data.retry`): botocore and s3fs retries are off,
+  every error is mapped to a one-line :class:`StoreError` (naming the remote, URL and
+  endpoint, never a secret), and the transient ones (:class:`TransientStoreError`) are
+  retried under that policy here for metadata calls, and by the transfer queue for object
+  transfers.
+- What it can do beyond a plain store is declared in ``capabilities`` (bulk rounds, ranged
+  GETs, server-side copies within one endpoint); the transfer queue decides from those.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import os
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 
 from fsspec.asyn import sync
@@ -32,7 +36,9 @@ from fsspec.asyn import sync
 from .. import pointer
 from ..config import parse_bool
 from ..hashing import new_hasher
-from . import CHUNK, Store, object_key
+from ..layout import object_key
+from ..retry import Policy
+from . import CHUNK, Capabilities, Store
 from .errors import (
     CREDENTIAL_CODES,
     BadObjectError,
@@ -40,7 +46,6 @@ from .errors import (
     TransientStoreError,
     WrongSize,
     already_exists,
-    backoff,
     chain,
     is_transient,
     missing_bucket,
@@ -142,7 +147,8 @@ class _GuardedFS:
 class S3Store(Store):
     # Requests wait on the network, not on this machine: with 8 at a time, 2,000 objects of
     # 100 KB spend most of their time in round trips (connections: max_pool_connections).
-    transfers = 32
+    capabilities = Capabilities(transfers=32, bulk=True, ranged_get=True)
+
     def __init__(self, url: str, name: str = "", storage_options: dict[str, Any] | None = None,
                  secrets: tuple[str, ...] = ()) -> None:
         self.options = dict(storage_options or {})
@@ -160,6 +166,10 @@ class S3Store(Store):
         self._fast_tried = False
         self._fast_lock = threading.Lock()
         self._signature = ""
+        # same endpoint and client options (region): the same service, which copies
+        # server-side between its buckets, nothing passing through here
+        self.capabilities = replace(self.capabilities, copy_service=(
+            f"s3 {self.endpoint} {sorted((self.options.get('client_kwargs') or {}).items())}"))
 
     def describe(self) -> str:
         """``origin (s3://bucket/prefix at http://host:port)``: the endpoint is part of
@@ -194,8 +204,11 @@ class S3Store(Store):
     def call(self, func: Callable[..., T], *args: Any, retries: int = METADATA_RETRIES,
              **kwargs: Any) -> T:
         """Run one s3fs call: missing keys and refused conditional writes pass through as
-        they are, transient failures are retried, everything else becomes a StoreError."""
-        for attempt in range(retries + 1):
+        they are, transient failures are retried (``retries`` times), everything else becomes
+        a StoreError. An error that is a StoreError already (a nested call's, which had its
+        own retries) is not retried again."""
+        policy = Policy(retries + 1)
+        for attempt in policy.tries():
             try:
                 if not self._prepared:
                     self._prepare()
@@ -204,9 +217,8 @@ class S3Store(Store):
                 mapped = exc if already_exists(exc) else self._mapped(exc)
                 if mapped is exc:  # a store error already, a missing key, a refused write
                     raise
-                if not isinstance(mapped, TransientStoreError) or attempt >= retries:
+                if not isinstance(mapped, TransientStoreError) or policy.last(attempt):
                     raise mapped from exc
-            time.sleep(backoff(attempt))
         raise AssertionError("unreachable")
 
     def _prepare(self) -> None:
@@ -477,7 +489,7 @@ class S3Store(Store):
         before any request (client set-up, credentials) is every object's outcome."""
         async def run_all() -> list[tuple[str, T]]:
             creds = await self.fast.credentials() if self.fast is not None else None
-            return await _gather_limited(requests(creds), self.transfers)
+            return await _gather_limited(requests(creds), self.capabilities.transfers)
 
         try:
             self.call(self._start_fast)  # the client and the fast path, with retries
@@ -562,11 +574,6 @@ class S3Store(Store):
             _discard(out)
             if not already_exists(exc):
                 raise
-
-    def server_side_copy(self, source: Store) -> bool:
-        """Same endpoint (same service): the server copies, nothing passes through here."""
-        return (isinstance(source, S3Store) and source.endpoint == self.endpoint
-                and source.options.get("client_kwargs") == self.options.get("client_kwargs"))
 
     def copy_object(self, source: Store, oid: str, size: int) -> None:
         src = source.path(object_key(oid))

@@ -1,10 +1,12 @@
 """Host side of the store and the host's shared data cache (standard library only).
 
-A store that is a local directory (``file://``) is written here with the same atomic rules as
-:class:`git_data.store.Store` (``tmp/`` then rename); any other URL goes through that class,
-which needs fsspec (and s3fs for S3) on the host. The cache has the layout of the client's
-cache (``objects/<hex[0:2]>/<hex[2:4]>/<hex>``); objects are verified against their oid while
-they are written and renamed into place read-only, so a run never sees a partial object.
+A store that is a local directory (``file://``) is the client's own local-folder store,
+:class:`git_data.folderstore.FolderStore` (``tmp/`` then rename, never following a link);
+any other URL goes through :func:`git_data.store.open_store`, which needs fsspec (and s3fs
+for S3) on the host. The cache has the layout of every cache and store (git_data.layout);
+objects are verified against their oid while they are written and renamed into place
+read-only, so a run never sees a partial object; downloads are retried under the one retry
+policy (git_data.retry).
 """
 
 from __future__ import annotations
@@ -13,114 +15,31 @@ import concurrent.futures as cf
 import contextlib
 import fcntl
 import hashlib
-import json
 import os
 import stat
-import time
-import urllib.parse
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-from ... import safeio
-from ...errors import FatalError
+from git_data import safeio  # absolute: these four survive the module's move unchanged
+from git_data.errors import FatalError
+from git_data.folderstore import FolderStore, local_root
+from git_data.layout import object_key
+from git_data.retry import Policy, is_transient
+
 from . import sitepath
 
 CHUNK = 1 << 20
 FICLONE = 0x40049409
+DOWNLOADS = Policy(attempts=3, base_s=0.5)  # each object: 3 tries, ~0.5 s then ~1 s apart
 
 
-class LocalDirStore:
-    """A ``file://`` store, written with the standard library: ``tmp/`` then a rename, every
-    folder below the store's root opened without following a link (see git_data.safeio)."""
-
-    def __init__(self, url: str, name: str = "") -> None:
-        self.url = url
-        self.name = name or url
-        raw = urllib.parse.urlparse(url).path if "://" in url else url
-        self.root = Path(urllib.request.url2pathname(raw)).expanduser()
-
-    def describe(self) -> str:
-        return f"{self.name} ({self.url})" if self.name != self.url else self.url
-
-    def path(self, key: str) -> str:
-        return str(safeio.inside(self.root, key))
-
-    def exists(self, key: str) -> bool:
-        return os.path.lexists(self.path(key))
-
-    def read_bytes(self, key: str) -> bytes | None:
-        try:
-            with self.open(key) as source:
-                return source.read()
-        except FileNotFoundError:
-            return None
-
-    def read_json(self, key: str) -> Any:
-        raw = self.read_bytes(key)
-        return None if raw is None else json.loads(raw)
-
-    def _atomic(self, key: str, write: Callable[[int], object]) -> None:
-        parent, _, name = key.rpartition("/")
-        self.root.mkdir(parents=True, exist_ok=True)  # the root itself is trusted
-        tmp_fd = safeio.open_dir(self.root, "tmp", create=True)
-        try:
-            fd, tmp = safeio.create_tmp(tmp_fd, name, 0o644)
-            try:
-                with os.fdopen(fd, "wb") as out:
-                    write(out.fileno())
-                dir_fd = safeio.open_dir(self.root, parent, create=True)
-                try:
-                    os.replace(tmp, name, src_dir_fd=tmp_fd, dst_dir_fd=dir_fd)
-                finally:
-                    os.close(dir_fd)
-            except BaseException:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(tmp, dir_fd=tmp_fd)
-                raise
-        finally:
-            os.close(tmp_fd)
-
-    def write_bytes(self, key: str, data: bytes) -> None:
-        self._atomic(key, lambda fd: safeio.write_all(fd, data))
-
-    def write_json(self, key: str, value: Any) -> None:
-        self.write_bytes(key, json.dumps(value, indent=2, sort_keys=True).encode() + b"\n")
-
-    def put_file(self, local_path: str, key: str, overwrite: bool = True) -> None:
-        if not overwrite and self.exists(key):
-            return
-        with safeio.open_nofollow(None, local_path) as source:
-            self._atomic(key, lambda fd: clone_into(source.fileno(), fd))
-
-    def open(self, key: str, mode: str = "rb") -> IO[bytes]:
-        """A store file for reading, never through a link (a store is shared: anyone with
-        write access could plant one)."""
-        parent, _, name = key.rpartition("/")
-        dir_fd = safeio.open_dir(self.root, parent)
-        try:
-            return safeio.open_nofollow(dir_fd, name)
-        finally:
-            os.close(dir_fd)
-
-    def open_object(self, oid: str) -> IO[bytes]:
-        return self.open(object_key(oid))
-
-    def find(self, key: str) -> list[str]:
-        """Regular files at or below ``key`` (links are not followed, nor listed)."""
-        base = self.path(key)
-        if os.path.islink(base):
-            return []
-        if os.path.isfile(base):
-            return [key]
-        found = []
-        for folder, _dirs, files in os.walk(base):
-            for name in files:
-                full = os.path.join(folder, name)
-                if not name.endswith(safeio.TMP_SUFFIX) and not os.path.islink(full):
-                    found.append(Path(full).relative_to(self.root).as_posix())
-        return sorted(found)
+def _worth_retry(exc: BaseException) -> bool:
+    """A download failure worth another try: a transient one (network, a store's 5xx), or
+    any I/O error but a missing object; not a corrupt copy (FatalError)."""
+    if is_transient(exc):
+        return True
+    return isinstance(exc, OSError) and not isinstance(exc, (FileNotFoundError, FatalError))
 
 
 def clone_into(src: int, dst: int) -> None:
@@ -152,21 +71,15 @@ def clone_into(src: int, dst: int) -> None:
 
 def open_store(url: str, name: str, options: dict[str, Any] | None) -> Any:
     """The store at ``url`` as this host sees it."""
-    if url.startswith("file://") or "://" not in url:
-        return LocalDirStore(url, name)
+    root = local_root(url)
+    if root is not None:
+        return FolderStore(root, url, name)
     sitepath.load()
-    from ... import store  # needs fsspec, xxhash (shipped to the host when it lacks them)
+    from git_data.store import open_store as opener  # needs fsspec, xxhash (shipped to the
+    # host when it lacks them)
 
-    opener = getattr(store, "open_store", None)
-    if opener is None:
-        return store.Store(url, name, options or {})
     secrets = tuple(str(v) for k, v in (options or {}).items() if k in ("key", "secret", "token"))
     return opener(url, name, options or {}, secrets)
-
-
-def object_key(oid: str) -> str:
-    hexdigest = oid.split(":", 1)[1]
-    return f"objects/{hexdigest[:2]}/{hexdigest[2:4]}/{hexdigest}"
 
 
 def new_hasher(algo: str) -> Any:
@@ -271,7 +184,8 @@ class HostCache:
             total = sum(int(e[2]) for e in todo.values())
             note(f"downloading {len(todo)} data object(s), {total} bytes, into the host cache")
         with cf.ThreadPoolExecutor(max(1, workers)) as pool:
-            futures = {pool.submit(self._with_retries, store, e[1], int(e[2])): e
+            futures = {pool.submit(DOWNLOADS.run, lambda e=e: self.download(store, e[1], int(e[2])),
+                                   _worth_retry): e
                        for e in todo.values()}
             for future in cf.as_completed(futures):
                 path, oid = futures[future][0], futures[future][1]
@@ -283,18 +197,6 @@ class HostCache:
                     raise FatalError(f"could not download {path} ({oid}) from "
                                      f"{store.describe()}: {exc}") from exc
         return len(todo), cached
-
-    def _with_retries(self, store: Any, oid: str, size: int) -> None:
-        for attempt in range(3):
-            try:
-                self.download(store, oid, size)
-                return
-            except (FileNotFoundError, FatalError):
-                raise
-            except OSError:
-                if attempt == 2:
-                    raise
-                time.sleep(0.5 * 2**attempt)
 
     def place(self, checkout: Path, entries: list[list[Any]]) -> None:
         """Put each data file at its path in the checkout as the run's own file: a reflink
