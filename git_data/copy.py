@@ -15,15 +15,15 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from ..cache import Cache
-from ..config import Config
-from ..errors import FatalError
-from ..gitrepo import Repo
-from ..progress import note, warn
-from ..transfer import Failure, Item, Result, TransferQueue, dedupe, usable
-from . import Store
-from .errors import StoreError, TransientStoreError
-from .remotes import Remote, read_order
+from .cache import Cache
+from .config import Config
+from .errors import FatalError
+from .gitrepo import Repo
+from .progress import note, warn
+from .store import Store
+from .store.errors import StoreError, TransientStoreError
+from .store.remotes import Remote, read_order
+from .transfer import Failure, Item, Result, TransferQueue, dedupe, usable
 
 SERVER_SIDE = "server-side"
 STREAMED = "streamed"
