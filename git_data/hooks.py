@@ -9,7 +9,8 @@ it fails; a post-* hook runs it last, so it sees the work tree with its data in 
 - post-checkout / post-merge: writes the large files the filter handed over (direct.py),
   then fetches and writes files the filter left as pointers.
 
-The filter calls ``ensure_hooks`` at start-up, so a plain `git clone` under a global filter
+The shims themselves (their text, the marker, installing them) are shims.py's. The filter
+calls ``ensure_hooks`` at start-up, so a plain `git clone` under a global filter
 (`git data install --global`) gets the hooks too: one open of the pre-push hook per filter
 start when they are in place, the installation of `git data install` (chaining the user's
 own hooks) the first time they are not.
