@@ -7,17 +7,14 @@ from ..cache import Cache
 from ..config import Config, refuse_weak_pointers
 from ..fetch import pull_files, wanted
 from ..gitrepo import Repo
-from ..materialize import holding_pointers, materialize, select
+from ..materialize import materialize, select
 from ..progress import note
 
 
 def pull(repo: Repo, remote_name: str | None, include: list[str] | None,
-         exclude: list[str] | None, revs: list[str], quiet: bool,
-         only_pointers: bool = False) -> int:
+         exclude: list[str] | None, revs: list[str], quiet: bool) -> int:
     config = Config(repo)
     entries = select(repo.index_pointers(), include, exclude)
-    if only_pointers:  # the files checkout left as pointers: nothing else is downloaded
-        entries = holding_pointers(repo.root, entries)
     if revs:
         entries = wanted(repo, revs, include, exclude)
     result, written, _ = pull_files(repo, config, entries, remote_name, quiet)
