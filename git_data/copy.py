@@ -7,6 +7,8 @@ objects a push needs that the local cache lacks, and ``git data clone --copy-dat
           -> sizes of server-side copies checked in one listing -> known-objects record
 
 Only missing objects are copied, so running a copy again after an interruption resumes it.
+It runs on the transfer queue, so it is an operation above ``store/`` and ``transfer.py``,
+not a part of ``store/`` (docs/architecture.md).
 """
 
 from __future__ import annotations
