@@ -1,8 +1,9 @@
 """git-data: large files as content-addressed pointers in plain git, bytes in an object store.
 
-Data flows one way through the layers:
+Data flows one way through the layers (docs/architecture.md; tests/test_layers.py checks it):
 
-    cli  ->  commands / filter / hooks / runner  ->  cache / store / transfer  ->  fsspec
+    cli, api  ->  commands  ->  filter / hooks / push / fetch / insight / stats / runner ...
+              ->  cache / store / transfer (-> fsspec)  ->  config / safeio / errors / ...
 
 Nothing below ``cli`` parses arguments, and nothing below ``commands`` prints except
 through :mod:`git_data.progress`.

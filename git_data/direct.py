@@ -77,11 +77,11 @@ def hook_will_finish(hook: Path) -> bool:
         return False
     if git_subcommand(_git_parent_argv()) not in COMMANDS:
         return False
-    from .commands.install import MARKER
+    from .shims import is_shim
 
     try:
         with open(hook, errors="replace") as stream:
-            return MARKER in stream.read(4096) and os.access(hook, os.X_OK)
+            return is_shim(stream.read(4096)) and os.access(hook, os.X_OK)
     except OSError:  # no such hook, or unreadable: stream instead
         return False
 
@@ -181,9 +181,9 @@ def finish(repo: Repo, quiet: bool) -> int:
     that stays a pointer (its data in no store reached) stays recorded, with a warning, for
     the next checkout to try again."""
     from .cache import Cache
-    from .commands.fetch import download
     from .config import Config
     from .errors import FatalError
+    from .fetch import download
     from .gitrepo import PointerEntry
     from .materialize import holding_pointers, materialize
     from .progress import warn

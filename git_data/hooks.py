@@ -9,7 +9,8 @@ it fails; a post-* hook runs it last, so it sees the work tree with its data in 
 - post-checkout / post-merge: writes the large files the filter handed over (direct.py),
   then fetches and writes files the filter left as pointers.
 
-The filter calls ``ensure_hooks`` at start-up, so a plain `git clone` under a global filter
+The shims themselves (their text, the marker, installing them) are shims.py's. The filter
+calls ``ensure_hooks`` at start-up, so a plain `git clone` under a global filter
 (`git data install --global`) gets the hooks too: one open of the pre-push hook per filter
 start when they are in place, the installation of `git data install` (chaining the user's
 own hooks) the first time they are not.
@@ -26,10 +27,9 @@ from .config import Config, parse_bool
 from .errors import FatalError
 from .gitrepo import Repo
 from .progress import human_bytes, warn
+from .shims import SAVED_SUFFIX, SHIM_MARKER, install_hooks
 
 MISSING_FILE = "missing-after-checkout"
-SAVED_SUFFIX = ".pre-git-data"  # a user's own hook, kept aside by `git data install`
-SHIM_MARKER = "# git-data hook shim"  # in every shim's text (templates/hook.sh)
 HOOKS_PATH_WARNED = "hooks-path-warned"  # in $GIT_COMMON_DIR/data: warned about this path
 
 
@@ -116,14 +116,16 @@ def post_checkout(repo: Repo, name: str, args: list[str]) -> int:
     if not marker.exists() or repo.workdir is None:
         return 0
     marker.unlink()
-    from .commands.pull import pull
+    from .fetch import pull_files
+    from .materialize import holding_pointers
 
-    try:
-        return pull(repo, None, include=None, exclude=None, revs=[], quiet=True,
-                    only_pointers=True)
+    try:  # only the files the filter left as pointers: nothing else is downloaded
+        entries = holding_pointers(repo.root, repo.index_pointers())
+        pull_files(repo, Config(repo), entries, None, quiet=True)[0].raise_for_failures(
+            "download")
     except FatalError as exc:
         warn(f"{exc}")
-        return 0
+    return 0
 
 
 def ensure_hooks(repo: Repo, config: Config) -> None:
@@ -140,8 +142,6 @@ def ensure_hooks(repo: Repo, config: Config) -> None:
     if not _inside(hooks_dir, repo.common_dir) and not _inside(hooks_dir, repo.workdir):
         _warn_hooks_path_once(repo, hooks_dir)
         return
-    from .commands.install import install_hooks
-
     try:
         install_hooks(repo, quiet=True)
     except (FatalError, OSError) as exc:
@@ -160,8 +160,6 @@ def _inside(path: os.PathLike[str], folder: os.PathLike[str]) -> bool:
 def _warn_hooks_path_once(repo: Repo, hooks_dir: os.PathLike[str]) -> None:
     """core.hooksPath leads outside this repository: never write there from a filter; say
     so once per repository and path (a stamp in the cache folder), not on every command."""
-    from . import safeio
-
     stamp = repo.common_dir / "data" / HOOKS_PATH_WARNED
     want = f"{os.fspath(hooks_dir)}\n"
     if safeio.read_head(str(stamp)) == want.encode():

@@ -25,11 +25,11 @@ from pathlib import Path
 
 from . import pointer
 from .config import Config, parse_bool
+from .copy import fill_from_stores
 from .errors import FatalError
 from .gitrepo import Repo
 from .progress import note, warn
 from .store import Store, StoreIdError
-from .store.copy import fill_from_stores
 from .store.remotes import Remote, covered_tracking_refs, resolve
 from .transfer import Failure, Item, KnownObjects, Result, TransferQueue
 
@@ -141,7 +141,7 @@ def bind_record(record: KnownObjects, store: Store) -> None:
 
 def _held_nowhere(queue: TransferQueue, failure: Failure) -> bool:
     """A failure for an object that neither the local cache nor any store holds: what
-    store.copy.locate reports when no store has it (not a transfer that failed)."""
+    copy.locate reports when no store has it (not a transfer that failed)."""
     return failure.error.startswith("not in ") and not queue.cache.has(failure.item.oid)
 
 

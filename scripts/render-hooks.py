@@ -8,7 +8,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from git_data.commands.install import HOOKS, shim_text  # noqa: E402
+from git_data.shims import HOOKS, shim_text  # noqa: E402
 
 for hook in HOOKS:
     path = ROOT / "hooks" / hook

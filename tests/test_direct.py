@@ -131,6 +131,25 @@ def test_object_no_store_has_stays_a_pointer(clone: Repo, team: tuple[Repo, Path
     assert clone.git("status", "--porcelain").stdout == ""
 
 
+def test_hook_fetches_what_the_filter_left_as_pointers(clone: Repo,
+                                                        team: tuple[Repo, Path]) -> None:
+    """The store is away while the filter smudges (hooks off, so it streams and leaves
+    pointers, noted in missing-after-checkout); the next post-checkout writes them."""
+    _, bare = team
+    (bare / "data").rename(bare / "data-away")
+    old = clone.git("rev-parse", "HEAD").stdout.strip()
+    clone.git("switch", "-q", "other", env={"GIT_DATA_SKIP_HOOKS": "1"})
+    assert clone.read("data/more/big2.bin").startswith(b"version git-data/1\n")
+    assert (clone.path / ".git" / "data" / "missing-after-checkout").exists()
+    (bare / "data-away").rename(bare / "data")
+    new = clone.git("rev-parse", "HEAD").stdout.strip()
+    clone.data("hook", "post-checkout", old, new, "1")
+    for name, content in OTHER.items():
+        assert clone.read(name) == content
+    assert not (clone.path / ".git" / "data" / "missing-after-checkout").exists()
+    assert clone.git("status", "--porcelain").stdout == ""
+
+
 @pytest.mark.parametrize("argv, expected", [
     (["git", "switch", "main"], "switch"),
     (["/usr/bin/git", "-C", "x", "-c", "a.b=c", "--no-pager", "checkout", "-q"], "checkout"),

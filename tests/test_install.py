@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from conftest import Repo, make_repo, random_bytes
 
-from git_data.commands.install import HOOKS, shim_text
+from git_data.shims import HOOKS, is_shim, shim_text
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -255,12 +255,10 @@ def test_filter_installing_hooks_writes_only_protocol_on_stdout(tmp_path: Path) 
     assert git_data_hooks(repo.path / ".git" / "hooks") == sorted(HOOKS)
 
 
-def test_filter_marker_matches_shims() -> None:
-    from git_data.commands.filter_process import SHIM_MARKER
-    from git_data.hooks import SHIM_MARKER as HOOKS_MARKER
-
-    assert SHIM_MARKER.decode() == HOOKS_MARKER
-    assert all(HOOKS_MARKER in shim_text(h) for h in HOOKS)
+def test_every_shim_carries_the_marker() -> None:
+    """The filter, direct checkout and uninstall all recognise a shim by shims.SHIM_MARKER."""
+    assert all(is_shim(shim_text(h)) for h in HOOKS)
+    assert not is_shim("#!/bin/sh\nexec git lfs pre-push \"$@\"\n")
 
 
 def test_filters_starting_together_chain_a_users_hook_once(tmp_path: Path) -> None:

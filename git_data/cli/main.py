@@ -330,7 +330,7 @@ def run(host: str | None, remote: str | None, allow_dirty: bool, data: tuple[str
         apt: tuple[str, ...], env: tuple[str, ...], env_public: bool, gpus: int,
         grid: tuple[str, ...], detach: bool, output: str, command: tuple[str, ...]) -> int:
     """Run COMMAND (after --) on a host from the current commit, with its data."""
-    from ..commands.run import run as start
+    from ..commands.runs import run as start
     from ..runner.launch import RunOptions
 
     return start(_repo(), RunOptions(
@@ -345,7 +345,7 @@ def run(host: str | None, remote: str | None, allow_dirty: bool, data: tuple[str
 @click.option("--json", "as_json", is_flag=True)
 def runs_list(as_json: bool) -> int:
     """Runs of this repository, newest last."""
-    from ..commands.run_views import runs as show
+    from ..commands.runs import runs as show
 
     return show(_repo(), as_json)
 
@@ -355,7 +355,7 @@ def runs_list(as_json: bool) -> int:
 @click.option("--json", "as_json", is_flag=True)
 def show_run(run_id: str, as_json: bool) -> int:
     """A run's record: commit, command, host, GPUs, environment, times, exit status."""
-    from ..commands.run_views import show_run as show
+    from ..commands.runs import show_run as show
 
     return show(_repo(), run_id, as_json)
 
@@ -365,7 +365,7 @@ def show_run(run_id: str, as_json: bool) -> int:
 @click.option("--follow", "-f", is_flag=True, help="Keep printing until the run ends.")
 def logs(run_id: str, follow: bool) -> int:
     """A run's output (set-up notes on stderr), from the store."""
-    from ..commands.run_views import logs as show
+    from ..commands.runs import logs as show
 
     return show(_repo(), run_id, follow, quiet())
 
@@ -374,7 +374,7 @@ def logs(run_id: str, follow: bool) -> int:
 @click.argument("run_id", metavar="ID")
 def stop(run_id: str) -> int:
     """End a run: its whole process group, on its host."""
-    from ..commands.run_views import stop as end
+    from ..commands.runs import stop as end
 
     return end(_repo(), run_id)
 
@@ -384,7 +384,7 @@ def stop(run_id: str) -> int:
 @click.argument("dest", type=click.Path())
 def cp(source: str, dest: str) -> int:
     """Copy a run's file or folder (or an alias) out of the store."""
-    from ..commands.run_views import cp as copy
+    from ..commands.runs import cp as copy
 
     return copy(_repo(), source, dest)
 
@@ -394,7 +394,7 @@ def cp(source: str, dest: str) -> int:
 @click.argument("target", metavar="runs/ID/outputs/PATH")
 def link(alias: str, target: str) -> int:
     """Name a run path: ALIAS/... then works wherever runs/ID/... does."""
-    from ..commands.run_views import link as make
+    from ..commands.runs import link as make
 
     return make(_repo(), alias, target)
 
@@ -404,7 +404,7 @@ def link(alias: str, target: str) -> int:
 @click.option("--expires", default="7d", show_default=True, help="e.g. 30m, 12h, 7d.")
 def share(path: str, expires: str) -> int:
     """A presigned URL to download one file of a run (S3 stores)."""
-    from ..commands.run_views import share as make
+    from ..commands.runs import share as make
 
     return make(_repo(), path, expires)
 

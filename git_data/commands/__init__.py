@@ -1,1 +1,2 @@
-"""One module per command; each exposes a typed function that returns an exit code."""
+"""One module per command family (named after it); each exposes typed functions that
+return an exit code. The work is done in the layers below (docs/architecture.md)."""

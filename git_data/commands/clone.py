@@ -208,7 +208,7 @@ def _resuming(target: str, url: str, copy_to: CopyTarget) -> bool:
 # ----- copy on clone ------------------------------------------------------------------
 def copy_data(repo: Repo, source_url: str, copy_to: CopyTarget, include: list[str] | None,
               exclude: list[str] | None, branch: str | None, quiet: bool) -> None:
-    from ..store.copy import copy_objects, open_stores
+    from ..copy import copy_objects, open_stores
 
     config = Config(repo)
     remote = new_remote(config, copy_to)

@@ -12,8 +12,8 @@ from typing import Any
 
 from ..errors import FatalError
 from ..gitrepo import Repo
+from ..insight.versions import FileVersion, Insight, Target, is_table, repo_path, under
 from ..progress import human_bytes, warn
-from .data_versions import FileVersion, Insight, Target, is_table, repo_path, under
 
 
 @dataclass

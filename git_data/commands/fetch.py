@@ -3,40 +3,11 @@ the objects that the named revisions (default HEAD) need."""
 
 from __future__ import annotations
 
-from ..config import Config, refuse_weak_pointers
+from ..config import Config
 from ..errors import FatalError
-from ..gitrepo import PointerEntry, Repo
+from ..fetch import download, wanted
+from ..gitrepo import Repo
 from ..progress import note
-from ..selection import select
-from ..store.remotes import Remote, read_order, resolve
-from ..transfer import Item, Result, TransferQueue
-
-
-def wanted(repo: Repo, revs: list[str], include: list[str] | None,
-           exclude: list[str] | None) -> list[PointerEntry]:
-    entries: list[PointerEntry] = []
-    for rev in revs or ["HEAD"]:
-        if rev == "HEAD" and repo.head_commit() is None:
-            continue
-        entries.extend(repo.rev_pointers(rev))
-    return select(entries, include, exclude)
-
-
-def stores_for(repo: Repo, config: Config, remote_name: str | None) -> list[Remote]:
-    if remote_name:
-        return [resolve(repo, config, remote_name)]
-    order = read_order(repo, config, repo.current_branch())
-    if not order:
-        resolve(repo, config)  # raises the one-line "how to add a store" error
-    return order
-
-
-def download(repo: Repo, config: Config, entries: list[PointerEntry], remote_name: str | None,
-             quiet: bool) -> Result:
-    refuse_weak_pointers(entries, config.require_hash)
-    stores = [r.open() for r in stores_for(repo, config, remote_name)]
-    queue = TransferQueue.for_repo(config, quiet=quiet)
-    return queue.download((Item(e.oid, e.size, e.path) for e in entries), stores)
 
 
 def fetch(repo: Repo, remote_name: str | None, include: list[str] | None,

@@ -11,6 +11,7 @@ from ..direct import DEFAULT_MIN_SIZE, DirectCheckout
 from ..filter.pktline import PktReader, PktWriter
 from ..filter.process import FilterProcess, Outcome, open_protocol_streams, summarize, warn
 from ..gitrepo import Repo
+from ..shims import SHIM_MARKER
 
 
 def filter_process() -> int:
@@ -59,13 +60,10 @@ def _record(repo: Repo, outcome: Outcome) -> None:
         record_missing(str(repo.git_dir), outcome.missing)
 
 
-SHIM_MARKER = b"# git-data hook shim"  # hooks.SHIM_MARKER, without importing hooks here
-
-
 def _hooks_in_place(repo: Repo) -> bool:
     """Whether pre-push is git-data's shim: one open and one read per filter start, which
     is all the hooks cost the filter once installed (hooks.ensure_hooks does the rest)."""
-    return SHIM_MARKER in (safeio.read_head(repo.hooks_dir() / "pre-push") or b"")
+    return SHIM_MARKER.encode() in (safeio.read_head(repo.hooks_dir() / "pre-push") or b"")
 
 
 def _report_rss() -> None:

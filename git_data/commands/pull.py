@@ -5,24 +5,20 @@ from __future__ import annotations
 
 from ..cache import Cache
 from ..config import Config, refuse_weak_pointers
+from ..fetch import pull_files, wanted
 from ..gitrepo import Repo
-from ..materialize import holding_pointers, materialize
+from ..materialize import materialize
 from ..progress import note
 from ..selection import select
-from .fetch import download, wanted
 
 
 def pull(repo: Repo, remote_name: str | None, include: list[str] | None,
-         exclude: list[str] | None, revs: list[str], quiet: bool,
-         only_pointers: bool = False) -> int:
+         exclude: list[str] | None, revs: list[str], quiet: bool) -> int:
     config = Config(repo)
     entries = select(repo.index_pointers(), include, exclude)
-    if only_pointers:  # the files checkout left as pointers: nothing else is downloaded
-        entries = holding_pointers(repo.root, entries)
     if revs:
         entries = wanted(repo, revs, include, exclude)
-    result = download(repo, config, entries, remote_name, quiet)
-    written, missing = materialize(repo, Cache(config.cache_dir), entries)
+    result, written, _ = pull_files(repo, config, entries, remote_name, quiet)
     if not quiet:
         note(f"pulled {len(result.done)} object(s); wrote {written} file(s)")
     result.raise_for_failures("download")

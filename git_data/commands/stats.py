@@ -5,7 +5,7 @@
 Each PATH is a tracked file or folder; without ``--rev`` it is read from the work tree (a file
 that is only a pointer there is read from the cache or streamed from the store), with
 ``--rev`` from that commit, without a checkout. Statistics saved with ``--save`` (in
-``.gitdata-stats/``, see data_saved) are used instead of reading the data whenever they
+``.gitdata-stats/``, see insight/saved.py) are used instead of reading the data whenever they
 exist for that content.
 """
 
@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING
 from .. import safeio
 from ..errors import FatalError
 from ..gitrepo import PointerEntry, Repo
+from ..insight.saved import load_schema_file
+from ..insight.versions import IMAGE_EXTENSIONS, Found, Insight, Target, is_table, repo_path
 from ..progress import note, warn
-from .data_saved import load_schema_file
-from .data_versions import IMAGE_EXTENSIONS, Found, Insight, Target, is_table, repo_path
 
 if TYPE_CHECKING:
     from ..stats import Profile
@@ -234,17 +234,14 @@ def select_sample(entries: Iterable[PointerEntry], fraction: float) -> list[Poin
 def pull_sample(repo: Repo, fraction: float, include: list[str] | None,
                 exclude: list[str] | None, quiet: bool) -> int:
     """`git data pull` restricted to a deterministic sample of the checked-out data files."""
-    from ..cache import Cache
     from ..config import Config
-    from ..materialize import materialize
+    from ..fetch import pull_files
     from ..selection import select
-    from .fetch import download
 
     config = Config(repo)
     everything = select(repo.index_pointers(), include, exclude)
     entries = select_sample(everything, fraction)
-    result = download(repo, config, entries, None, quiet)
-    written, _ = materialize(repo, Cache(config.cache_dir), entries)
+    result, written, _ = pull_files(repo, config, entries, None, quiet)
     if not quiet:
         note(f"sampled {len(entries)} of {len(everything)} data files ({fraction:.0%}); pulled "
              f"{len(result.done)} object(s), wrote {written} file(s); `git data pull` gets "

@@ -1,5 +1,6 @@
-"""Looking at and handling runs: `git data runs`, `show-run`, `logs`, `stop`, `cp`, `link`,
-`share`. All of them read the store only, so they work from any clone of the repository."""
+"""Runs: `git data run` starts one (runner/launch.py); `runs`, `show-run`, `logs`, `stop`,
+`cp`, `link` and `share` look at and handle them. Those read the store only, so they work
+from any clone of the repository."""
 
 from __future__ import annotations
 
@@ -17,10 +18,15 @@ from ..progress import note
 from ..runner import records
 from ..runner.follow import Printer, follow_store
 from ..runner.host.paths import below, run_key
-from ..runner.launch import intervals
+from ..runner.launch import RunOptions, intervals, launch
 from ..store import CHUNK, Store
 
 MAX_SHARE_S = 7 * 24 * 3600  # the longest an S3 (SigV4) presigned URL may live
+
+
+def run(repo: Repo, options: RunOptions) -> int:
+    """`git data run [options] -- COMMAND...`: COMMAND on a host from the exact commit."""
+    return launch(repo, options)
 
 
 def _store(repo: Repo) -> tuple[Config, Store]:

@@ -7,6 +7,8 @@ objects a push needs that the local cache lacks, and ``git data clone --copy-dat
           -> sizes of server-side copies checked in one listing -> known-objects record
 
 Only missing objects are copied, so running a copy again after an interruption resumes it.
+It runs on the transfer queue, so it is an operation above ``store/`` and ``transfer.py``,
+not a part of ``store/`` (docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -15,15 +17,15 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from ..cache import Cache
-from ..config import Config
-from ..errors import FatalError
-from ..gitrepo import Repo
-from ..progress import note, warn
-from ..transfer import Failure, Item, Result, TransferQueue, dedupe, usable
-from . import Store
-from .errors import StoreError, TransientStoreError
-from .remotes import Remote, read_order
+from .cache import Cache
+from .config import Config
+from .errors import FatalError
+from .gitrepo import Repo
+from .progress import note, warn
+from .store import Store
+from .store.errors import StoreError, TransientStoreError
+from .store.remotes import Remote, read_order
+from .transfer import Failure, Item, Result, TransferQueue, dedupe, usable
 
 SERVER_SIDE = "server-side"
 STREAMED = "streamed"

@@ -17,12 +17,12 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from .. import pointer
-from ..api import ObjectSource, blob_at, normalize_path, tree_entry
 from ..config import Config
 from ..errors import FatalError
 from ..gitrepo import Repo
 from ..hashing import hash_bytes, hash_file, new_hasher
-from .data_saved import SavedStats
+from .saved import SavedStats
+from .source import ObjectSource, blob_at, normalize_path, tree_entry
 
 if TYPE_CHECKING:
     from ..stats import Profile
