@@ -90,6 +90,14 @@ def test_branches_push_to_their_store_and_read_through(tmp_path: Path, s3: S3) -
     assert clone.read("data/exp.bin") == EXPERIMENT_FILE
     assert clone.git("status", "--porcelain").stdout == ""
 
+    # By hand, main.bin is found in origin (one bulk check there), not copied to scratch,
+    # unless the push is asked to make scratch self-contained.
+    proc = clone.data("push")
+    assert "1 object(s) are read from origin" in proc.stderr and "uploaded" not in proc.stderr
+    assert len(s3.objects(bucket=scratch)) == 1
+    assert "uploaded 1 object(s)" in clone.data("push", "--self-contained").stderr
+    assert len(s3.objects(bucket=scratch)) == 2
+
 
 @pytest.mark.parametrize("scratch_kind", ["s3", "local"])
 def test_merge_copies_what_the_target_store_lacks(tmp_path: Path, s3: S3,
@@ -275,3 +283,26 @@ def test_clone_copy_data_to_names_the_routes_that_still_point_elsewhere(tmp_path
     clone.git("push", "-q", "origin", "exp/a")
     assert hash_name(b"third" * 4000) in store_objects(mine)
     assert len(store_objects(scratch)) == 1 and len(store_objects(mine)) == 52
+
+
+def test_copy_data_to_a_bucket_says_how_to_move_an_s3_route(tmp_path: Path, s3: S3) -> None:
+    """On S3 the settings that move a route carry the new store's endpoint too; after them,
+    an experiment's push goes to the new bucket and main's data is not copied there again."""
+    scratch = s3.new_bucket()
+    _, bare = routed_repo(tmp_path, s3, f"s3://{scratch}/project", True)
+    new = f"cp-{s3.bucket}"
+    clone = Repo(tmp_path / "clone")
+    proc = Repo(tmp_path).data("clone", str(bare), str(clone.path), "--copy-data-to",
+                               f"s3://{new}/mine")
+    (line,) = [x for x in proc.stderr.splitlines() if "still push to" in x]
+    assert f"experiments/* still push to scratch (s3://{scratch}/project)" in line
+    command = line.split("in this clone: ", 1)[1]
+    assert command == (f"git config data.remote.scratch.url s3://{new}/mine && git config "
+                       f"data.remote.scratch.endpointurl {s3.endpoint}")
+    subprocess.run(command, shell=True, cwd=clone.path, check=True)
+    clone.git("switch", "-q", "-c", "experiments/y")
+    clone.write("data/y.bin", random_bytes(5_000, seed=5))
+    clone.commit_all("y")
+    clone.git("push", "-q", "origin", "experiments/y")
+    assert len(s3.objects("mine", bucket=new)) == 3  # main.bin, exp.bin, y.bin
+    assert len(s3.objects(bucket=scratch)) == 1
