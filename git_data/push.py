@@ -13,8 +13,9 @@ history costs in proportion to that commit. That record is trusted only while th
 An object the default store holds is not uploaded to a branch routed elsewhere: every read
 falls back to the default (``store.remotes.fallback_stores``), so a branch made from main
 reads main's data without a copy. What the default holds comes from its local record (trusted
-while bound to the store's id) and, for the rest, one bulk size check there; ``--self-contained``
-(``git data push``) copies everything into the branch's own store instead.
+while bound to the store's id) and, for the rest, one bulk size check there. ``--self-contained``
+(``git data push``) copies everything into the branch's own store instead, and so does a push
+to a data remote named by hand (``git data pull NAME`` reads that store alone).
 
 Data a pushed commit needs that neither the local cache nor any store holds stops the push
 with one line (count, first file, what to do), as git-lfs does; ``data.allowIncompletePush``
@@ -112,7 +113,7 @@ def push_updates(repo: Repo, config: Config, updates: list[RefUpdate], git_remot
         if items and store.url not in bound:
             bind_record(queue.known(store.url), store)
             bound.add(store.url)
-        if not self_contained:
+        if not (self_contained or explicit):  # a store named by hand may be read alone
             items = _not_held_by_fallbacks(repo, config, queue, items, remote, store,
                                            git_remote, fallbacks)
         result = queue.upload(items, store)

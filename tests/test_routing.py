@@ -306,3 +306,12 @@ def test_copy_data_to_a_bucket_says_how_to_move_an_s3_route(tmp_path: Path, s3: 
     clone.git("push", "-q", "origin", "experiments/y")
     assert len(s3.objects("mine", bucket=new)) == 3  # main.bin, exp.bin, y.bin
     assert len(s3.objects(bucket=scratch)) == 1
+
+
+def test_push_to_a_store_named_by_hand_copies_everything(tmp_path: Path) -> None:
+    """`git data pull scratch` reads scratch alone, so `git data push scratch` leaves it
+    holding all the branch needs, also what the default store has."""
+    repo, _, _, scratch = local_team(tmp_path)
+    proc = repo.data("push", "scratch")
+    assert "uploaded 51 object(s)" in proc.stderr and "read from" not in proc.stderr
+    assert len(store_objects(scratch)) == 51
