@@ -261,7 +261,8 @@ def test_clone_copy_data_to_names_the_routes_that_still_point_elsewhere(tmp_path
                                                                        ) -> None:
     """`clone --copy-data-to` moves the default; the exp/* route still names scratch. The
     clone says so, one line per route with the settings that move it, and those settings
-    do: the next push of an exp/ branch lands in the new store."""
+    do: the next push of an exp/ branch lands in the new store. Before them, a push to
+    scratch counts what the committed default holds, not this clone's own store."""
     repo, bare, origin, scratch = local_team(tmp_path)
     repo.git("push", "-q", "origin", "exp/a")
     trust_folders(tmp_path)
@@ -276,13 +277,23 @@ def test_clone_copy_data_to_names_the_routes_that_still_point_elsewhere(tmp_path
     command = line.split("in this clone: ", 1)[1]
     assert command == f"git config data.remote.scratch.url {mine.as_uri()}"
 
+    # Until then, exp/ branches push to scratch, which others read with the committed
+    # default (origin) behind it: main's data is found there, not in this clone's own store.
+    clone.git("switch", "-q", "-c", "exp/b")
+    clone.write("data/b.bin", b"bee" * 3000)
+    clone.commit_all("b")
+    proc = clone.data("push")
+    assert "50 object(s) are read from origin" in proc.stderr
+    assert "uploaded 1 object(s) to scratch" in proc.stderr
+    assert len(store_objects(scratch)) == 2
+
     subprocess.run(command, shell=True, cwd=clone.path, check=True)
     clone.git("switch", "-q", "exp/a")
     clone.write("data/exp3.bin", b"third" * 4000)
     clone.commit_all("into mine")
     clone.git("push", "-q", "origin", "exp/a")
     assert hash_name(b"third" * 4000) in store_objects(mine)
-    assert len(store_objects(scratch)) == 1 and len(store_objects(mine)) == 52
+    assert len(store_objects(scratch)) == 2 and len(store_objects(mine)) == 52
 
 
 def test_copy_data_to_a_bucket_says_how_to_move_an_s3_route(tmp_path: Path, s3: S3) -> None:

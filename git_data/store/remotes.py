@@ -211,18 +211,18 @@ def fallback_stores(repo: Repo, config: Config, target: Remote,
     ``target`` need not copy what they hold. Other stores are read too, but only as a last
     resort (a scratch store may be emptied): what only they hold is copied. A default known
     to this clone alone (its URL only in .git/config) counts for a store of this clone
-    alone, never for one others read from."""
+    alone; for one others read from, the default they fall back to (``.gitdata``'s) does."""
     try:
         default = resolve(repo, config, None, None, git_remote)
     except FatalError:
         return []
-    if default.url == target.url:
-        return []
+    remotes = configured(config)
     shared = {config.get_shared(f"remote.{name}.url") for name in config.subsections("remote")}
-    personal = {r.url for r in configured(config).values()} - shared
+    personal = {r.url for r in remotes.values()} - shared
     if default.url in personal and target.url not in personal:
-        return []
-    return [default]
+        committed = remotes.get(config.get_shared("data.remote") or "")
+        default = committed if committed and committed.url not in personal else target
+    return [] if default.url == target.url else [default]
 
 
 def covered_tracking_refs(repo: Repo, config: Config, git_remote: str, store_url: str,
