@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from .cache import Cache
 from .config import Config, refuse_weak_pointers
+from .errors import FatalError
 from .gitrepo import PointerEntry, Repo
 from .materialize import materialize
 from .selection import select
@@ -48,8 +49,14 @@ def download(repo: Repo, config: Config, entries: list[PointerEntry], remote_nam
              quiet: bool) -> Result:
     """Into the cache, what it lacks of ``entries``; failures are in the Result."""
     refuse_weak_pointers(entries, config.require_hash)
-    stores = [r.open() for r in stores_for(repo, config, remote_name)]
     queue = TransferQueue.for_repo(config, quiet=quiet)
+    try:
+        remotes = stores_for(repo, config, remote_name)
+    except FatalError:
+        if remote_name or any(not queue.cache.has(e.oid) for e in entries):
+            raise  # a remote named by hand must exist; a missing object needs a store
+        remotes = []  # everything is cached: nothing to fetch needs no store
+    stores = [r.open() for r in remotes]
     return queue.download((Item(e.oid, e.size, e.path) for e in entries), stores)
 
 

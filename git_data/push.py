@@ -10,9 +10,17 @@ of known objects skips anything uploaded before, so pushing one commit on top of
 history costs in proportion to that commit. That record is trusted only while the store's id
 (``gitdata-store.json``, one small read per push) is the one it was written for.
 
+An object the default store holds is not uploaded to a branch routed elsewhere: every read
+falls back to the default (``store.remotes.fallback_stores``), so a branch made from main
+reads main's data without a copy. What the default holds comes from its local record (trusted
+while bound to the store's id) and, for the rest, one bulk size check there. ``--self-contained``
+(``git data push``) copies everything into the branch's own store instead, and so does a push
+to a data remote named by hand (``git data pull NAME`` reads that store alone).
+
 Data a pushed commit needs that neither the local cache nor any store holds stops the push
 with one line (count, first file, what to do), as git-lfs does; ``data.allowIncompletePush``
-(git config only) lets it through with that line as a warning.
+(git config only) lets it through with that line as a warning. An object a fallback store
+holds is not missing.
 """
 
 from __future__ import annotations
@@ -30,7 +38,7 @@ from .errors import FatalError
 from .gitrepo import Repo
 from .progress import note, warn
 from .store import Store, StoreIdError
-from .store.remotes import Remote, covered_tracking_refs, resolve
+from .store.remotes import Remote, covered_tracking_refs, fallback_stores, resolve
 from .transfer import Failure, Item, KnownObjects, Result, TransferQueue
 
 ZERO = "0" * 40
@@ -85,13 +93,15 @@ def new_pointers(repo: Repo, tips: list[str], exclude: list[str],
 
 def push_updates(repo: Repo, config: Config, updates: list[RefUpdate], git_remote: str,
                  git_url: str | None, quiet: bool = False, explicit: str | None = None,
-                 whole_history: bool = False) -> int:
-    """Upload what each updated ref needs to the store its branch routes to."""
+                 whole_history: bool = False, self_contained: bool = False) -> int:
+    """Upload what each updated ref needs to the store its branch routes to (with
+    ``self_contained``, also what the default store already holds for it)."""
     queue = TransferQueue.for_repo(config, quiet=quiet)
     allow_incomplete = parse_bool(config.get_git(ALLOW_INCOMPLETE), False)
     failures = Result()
     nowhere: dict[str, tuple[Item, RefUpdate]] = {}
     bound: set[str] = set()
+    fallbacks: dict[str, tuple[Store, KnownObjects | None] | None] = {}  # per store URL
     for update in updates:
         remote = resolve(repo, config, explicit, update.branch, git_remote, git_url)
         store = remote.open()
@@ -103,6 +113,9 @@ def push_updates(repo: Repo, config: Config, updates: list[RefUpdate], git_remot
         if items and store.url not in bound:
             bind_record(queue.known(store.url), store)
             bound.add(store.url)
+        if not (self_contained or explicit):  # a store named by hand may be read alone
+            items = _not_held_by_fallbacks(repo, config, queue, items, remote, store,
+                                           git_remote, fallbacks)
         result = queue.upload(items, store)
         # objects the local cache lacks (a merged branch never fetched here): store to store
         result = fill_from_stores(repo, config, queue, result, store, update.branch)
@@ -137,6 +150,61 @@ def bind_record(record: KnownObjects, store: Store) -> None:
         warn(f"{exc}; this push asks the store about every object")
         ident = None
     record.bind(ident)
+
+
+def _not_held_by_fallbacks(repo: Repo, config: Config, queue: TransferQueue,
+                           items: list[Item], remote: Remote, store: Store, git_remote: str,
+                           fallbacks: dict[str, tuple[Store, KnownObjects | None] | None]
+                           ) -> list[Item]:
+    """``items`` less those a fallback store of ``remote`` (the default) holds at their size:
+    readers of the branch find them there, so they are neither uploaded nor missing. The
+    target's own record is left to the upload; the rest is asked of each fallback at once."""
+    known = queue.known(store.url)
+    todo = [i for i in items if not known.contains(i.oid)]
+    for fallback in fallback_stores(repo, config, remote, git_remote) if todo else []:
+        if fallback.url not in fallbacks:
+            fallbacks[fallback.url] = _open_fallback(queue, fallback)
+        opened = fallbacks[fallback.url]
+        if opened is None:
+            continue
+        source, record = opened
+        trusted = {i.oid for i in todo if record is not None and record.contains(i.oid)}
+        ask = {i.oid: i.size for i in todo if i.oid not in trusted}
+        try:
+            sizes = source.object_sizes(ask) if ask else {}
+        except (FatalError, OSError) as exc:
+            warn(f"could not ask {source.describe()} which objects it holds ({exc}); "
+                 f"uploading them to {store.describe()}")
+            fallbacks[fallback.url] = None
+            continue
+        found = {oid for oid, size in sizes.items() if size == ask[oid]}
+        queue.known(source.url).add(found)
+        held = trusted | found
+        if held and not queue.quiet:
+            note(f"{len(held)} object(s) are read from {source.describe()}, not copied to "
+                 f"{store.describe()} (`git data push --self-contained` copies them)")
+        items = [i for i in items if i.oid not in held]
+        todo = [i for i in todo if i.oid not in held]
+    return items
+
+
+def _open_fallback(queue: TransferQueue, remote: Remote
+                   ) -> tuple[Store, KnownObjects | None] | None:
+    """A fallback store and its local record, when that record is bound to the store's id
+    (read, never written: this push only reads that store); None: the store cannot be used."""
+    try:
+        store = remote.open()
+        ident = store.store_id()
+    except StoreIdError:
+        return store, None
+    except (FatalError, OSError) as exc:
+        warn(f"{exc}; objects are not looked for in {remote.name}")
+        return None
+    if ident is None:  # a store no push gave an id: its record is trusted for nothing
+        return store, None
+    record = queue.known(store.url)
+    record.bind(ident)  # a record of another id, or of none, starts afresh
+    return store, record
 
 
 def _held_nowhere(queue: TransferQueue, failure: Failure) -> bool:
@@ -244,8 +312,10 @@ def _exists(repo: Repo, sha: str) -> bool:
 
 
 def push_refs(repo: Repo, config: Config, remote_name: str | None, refs: list[str],
-              all_refs: bool, quiet: bool = False) -> int:
-    """`git data push`: like the hook, for refs named by hand (default: the current branch)."""
+              all_refs: bool, quiet: bool = False, self_contained: bool = False) -> int:
+    """`git data push`: like the hook, for refs named by hand (default: the current branch).
+    ``self_contained``: the branch's store gets every object the refs reach, also those the
+    default store holds."""
     git_remote = remote_name or "origin"
     if all_refs:
         refs = [r.decode() for r in repo.git("for-each-ref", "--format=%(refname)",
@@ -264,7 +334,7 @@ def push_refs(repo: Repo, config: Config, remote_name: str | None, refs: list[st
     # By hand, the remote-tracking refs prove nothing about the store (the hook may not have
     # run), so the whole history is listed; the known-objects record keeps that cheap.
     return push_updates(repo, config, updates, git_remote, None, quiet, explicit,
-                        whole_history=True)
+                        whole_history=True, self_contained=self_contained)
 
 
 def _is_data_remote(config: Config, name: str) -> bool:

@@ -283,3 +283,27 @@ def test_push_of_data_nobody_has_stops_in_one_line(team: tuple[Repo, Path]) -> N
     assert "pushed anyway" in proc.stderr
     assert subprocess.run(["git", "rev-parse", "main"], cwd=bare, capture_output=True,
                           text=True).stdout.strip() == commit
+
+
+def test_pull_with_everything_cached_needs_no_store(repo: Repo) -> None:
+    """Nothing to fetch is success, store or not; a missing object still needs one and says
+    how to add it."""
+    populate(repo, {"data/a.bin": b"a" * 1000, "data/b.bin": b"b" * 2000})
+    proc = repo.data("pull", check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "nothing to fetch" in proc.stderr and "git-data:" not in proc.stderr
+    hexdigest = hashing.hash_bytes(b"b" * 2000).split(":")[1]
+    (repo.cache / "objects" / hexdigest[:2] / hexdigest[2:4] / hexdigest).unlink()
+    proc = repo.data("pull", check=False)
+    assert proc.returncode == 1 and "git data remote add" in proc.stderr
+
+
+def test_ls_remote_of_a_store_without_manifests_says_so(repo: Repo, tmp_path: Path) -> None:
+    store = tmp_path / "empty-store"
+    repo.data("remote", "add", "origin", str(store), "--default")
+    proc = repo.data("ls-remote", check=False)
+    assert proc.returncode == 0 and proc.stdout == ""
+    assert proc.stderr.strip().splitlines() == [
+        f"no branch has pushed data to origin ({store.as_uri()}) yet (no manifests under "
+        "branches/)"]
+    assert json.loads(repo.data("ls-remote", "--json").stdout) == []

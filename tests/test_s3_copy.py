@@ -49,6 +49,7 @@ def test_clone_copies_everything_to_a_new_bucket(tmp_path: Path, s3: S3) -> None
                                f"s3://{new}/mine")
     assert "copied 5 object(s)" in proc.stderr and "5 server-side" in proc.stderr
     assert "(new bucket)" in proc.stderr
+    assert "still push to" not in proc.stderr and "routes below" not in proc.stderr  # none
     assert (f"git data remote add {new} s3://{new}/mine --endpoint-url {s3.endpoint} --default"
             in proc.stderr)
     assert sorted(s3.objects("mine", bucket=new)) == sorted(s3.objects())

@@ -96,3 +96,35 @@ def test_status_checks_the_pushed_tip_not_the_local_one(team: tuple[Repo, Path])
         ("data/a.bin", 30_000), ("data/b.bin", 40_000), ("data/c.bin", 50_000)]
     repo.data("push")
     assert json.loads(repo.data("status", "--json").stdout)["pushed"]["missing"] == []
+
+
+def test_status_of_a_routed_branch_counts_the_default_store(tmp_path: Path) -> None:
+    """exp/a (routed to scratch) made from main: main's objects are in the default store,
+    which exp/a's readers fall back to, so they are pushed; the pushed tip's one object no
+    store holds (pushed without hooks) is the one status names."""
+    import subprocess
+
+    from conftest import make_repo, populate
+
+    bare = tmp_path / "team.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(bare)], check=True)
+    repo = make_repo(tmp_path / "work")
+    repo.git("remote", "add", "origin", str(bare))
+    repo.data("remote", "add", "origin", str(tmp_path / "origin-store"), "--default")
+    repo.data("remote", "add", "scratch", str(tmp_path / "scratch-store"), "--branch", "exp/*")
+    populate(repo, {f"data/m{i}.bin": random_bytes(3_000, seed=i) for i in range(5)})
+    repo.git("push", "-q", "origin", "main")
+    repo.git("checkout", "-q", "-b", "exp/a")
+    populate(repo, {"data/new.bin": random_bytes(4_000, seed=9)}, "exp")
+    repo.git("push", "-q", "--no-verify", "-u", "origin", "exp/a")
+    out = json.loads(repo.data("status", "--json").stdout)
+    assert out["totals"]["not_pushed"] == 1
+    assert [e["path"] for e in out["pushed"]["missing"]] == ["data/new.bin"]
+    assert "scratch" in out["pushed"]["store"]
+    repo.data("push")
+    out = json.loads(repo.data("status", "--json").stdout)
+    assert out["totals"]["not_pushed"] == 0 and out["pushed"]["missing"] == []
+    for record in (repo.cache / "stores").iterdir():  # forgotten: the stores are asked
+        record.unlink()
+    assert json.loads(repo.data("status", "--json").stdout)["pushed"]["missing"] == []
+    assert json.loads(repo.data("status", "--json").stdout)["totals"]["not_pushed"] == 0

@@ -189,13 +189,18 @@ def ls_remote(remote: str | None, as_json: bool) -> int:
 @click.argument("remote", required=False)
 @click.argument("refs", nargs=-1)
 @click.option("--all", "all_refs", is_flag=True, help="Every branch and tag.")
-def push(remote: str | None, refs: tuple[str, ...], all_refs: bool) -> int:
+@click.option("--self-contained", is_flag=True,
+              help="Copy into the branch's own store also the data the default store holds "
+                   "(a routed branch otherwise reads it from there).")
+def push(remote: str | None, refs: tuple[str, ...], all_refs: bool,
+         self_contained: bool) -> int:
     """Upload the data that REFS (default: the current branch) need."""
     from ..config import Config
     from ..push import push_refs
 
     repo = _repo()
-    return push_refs(repo, Config(repo), remote, list(refs), all_refs, quiet())
+    return push_refs(repo, Config(repo), remote, list(refs), all_refs, quiet(),
+                     self_contained)
 
 
 def _selection(func):  # type: ignore[no-untyped-def]

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import tempfile
@@ -229,11 +230,40 @@ def copy_data(repo: Repo, source_url: str, copy_to: CopyTarget, include: list[st
     note(f"copied {len(result.done)} object(s) ({human_bytes(copied)}) to {target.describe()}"
          f"{' (new bucket)' if created else ''}: {result.count('server-side')} server-side, "
          f"{result.count('streamed')} streamed; {len(result.skipped)} already there")
-    shared = " ".join(f"--{_FLAGS[k]} {v}" for k, v in remote.options.items())
+    routes = routes_elsewhere(config, remote)
+    shared = " ".join([*(f"--{_FLAGS[k]} {v}" for k, v in remote.options.items()),
+                       *(f"--branch {shlex.quote(pattern)}" for pattern, *_ in routes)])
     note(f"this clone now keeps its data in {remote.name} ({remote.url}), set in .git/config "
-         f"(data.remote = {remote.name}); to make it the store for everyone, commit it:\n"
+         f"(data.remote = {remote.name}){', except for the routes below' if routes else ''};"
+         " to make it the store for everyone, commit it:\n"
          f"  git data remote add {remote.name} {remote.url} {shared + ' ' if shared else ''}"
          f"--default && git add .gitdata && git commit -m 'Keep data in {remote.url}'")
+    for pattern, name, url in routes:
+        note(route_line(pattern, name, url, remote))
+
+
+def routes_elsewhere(config: Config, remote: Remote) -> list[tuple[str, str, str]]:
+    """The ``.gitdata`` branch routes whose store is not ``remote``'s: (pattern, the remote
+    it names, that remote's URL or "" when it is not defined)."""
+    remotes = configured(config)
+    routes = []
+    for pattern in config.subsections("branch"):
+        name = config.get_shared(f"branch.{pattern}.remote")
+        url = remotes[name].url if name in remotes else ""
+        if name and url != remote.url:
+            routes.append((pattern, name, url))
+    return routes
+
+
+def route_line(pattern: str, name: str, url: str, remote: Remote) -> str:
+    """How to point one route's remote at ``remote``'s store in this clone only (the URL,
+    and the S3 options, of ``name`` set in .git/config)."""
+    settings = {"url": remote.url, **remote.options}
+    command = " && ".join(f"git config data.remote.{name}.{key} {shlex.quote(value)}"
+                          for key, value in settings.items())
+    where = f"{name} ({url})" if url else f"{name} (not defined)"
+    return (f"  branches matching {pattern} still push to {where}; to keep them in "
+            f"{remote.name} too, in this clone: {command}")
 
 
 _FLAGS = {"endpointurl": "endpoint-url", "region": "region", "profile": "profile"}

@@ -19,7 +19,9 @@ def pull(repo: Repo, remote_name: str | None, include: list[str] | None,
     if revs:
         entries = wanted(repo, revs, include, exclude)
     result, written, _ = pull_files(repo, config, entries, remote_name, quiet)
-    if not quiet:
+    if not quiet and not result.done and not result.failed:
+        note(f"nothing to fetch: every object is in the cache; wrote {written} file(s)")
+    elif not quiet:
         note(f"pulled {len(result.done)} object(s); wrote {written} file(s)")
     result.raise_for_failures("download")
     return 0

@@ -156,6 +156,9 @@ def ls_remote(repo: Repo, name: str | None, as_json: bool) -> int:
                 raise
             warn(str(exc))
             failed += 1
+    if not rows and not failed:  # one line, not silence: the store answered, empty
+        names = ", ".join(f"{r.name} ({r.url})" for r in remotes)
+        note(f"no branch has pushed data to {names} yet (no manifests under branches/)")
     if as_json:
         print(json.dumps(rows, indent=2))
     else:

@@ -10,6 +10,10 @@ too: every object its tree needs must be in the store, or a clone of it gets poi
 (a push from a clone without git-data's hooks uploads nothing). Objects the local record
 knows are in the store cost nothing; the others are asked of the store in one batch, and
 what it holds is recorded, so a second status asks nothing.
+
+"The store" is every store a reader of the branch finds its data in without a copy: its
+own and, for a branch routed elsewhere, the default (``store.remotes.fallback_stores``), so
+data a routed branch inherited from main's store counts as pushed.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 from .. import pointer
 from ..cache import Cache
@@ -24,6 +29,10 @@ from ..config import Config
 from ..errors import FatalError
 from ..gitrepo import PointerEntry, Repo
 from ..progress import human_bytes
+
+if TYPE_CHECKING:
+    from ..store.remotes import Remote
+    from ..transfer import KnownObjects
 
 
 @dataclass
@@ -37,12 +46,10 @@ class FileState:
 
 
 def collect(repo: Repo, config: Config) -> list[FileState]:
-    from ..transfer import pushed_record  # local record of what stores already hold
-
     cache = Cache(config.cache_dir)
     repo.git("update-index", "-q", "--refresh", check=False)
     changed = _changed_paths(repo)
-    pushed = pushed_record(repo, config)
+    pushed = _pushed_records(repo, config)
     states = []
     for entry in repo.index_pointers():
         cached = cache.has(entry.oid)
@@ -52,6 +59,31 @@ def collect(repo: Repo, config: Config) -> list[FileState]:
                                 changed.get(entry.path) or _worktree_state(repo, entry),
                                 cached, in_store))
     return states
+
+
+class _AnyRecord:
+    """The local records of what the stores a branch reads from hold: an oid any of them
+    knows is pushed."""
+
+    def __init__(self, records: list[KnownObjects]) -> None:
+        self.records = records
+
+    def contains(self, oid: str) -> bool:
+        return any(record.contains(oid) for record in self.records)
+
+
+def _pushed_records(repo: Repo, config: Config) -> _AnyRecord | None:
+    """The records of the current branch's store and its fallbacks; None with no store."""
+    from ..store.remotes import fallback_stores, resolve
+    from ..transfer import KnownObjects
+
+    try:
+        remote = resolve(repo, config, branch=repo.current_branch())
+    except FatalError:
+        return None
+    cache = Cache(config.cache_dir)
+    return _AnyRecord([KnownObjects(cache, r.url)
+                       for r in [remote, *fallback_stores(repo, config, remote)]])
 
 
 @dataclass
@@ -82,7 +114,7 @@ def check_upstream(repo: Repo, config: Config, index: list[PointerEntry]
                       check=False).decode().strip()
     if not commit:
         return None
-    from ..store.remotes import resolve
+    from ..store.remotes import fallback_stores, resolve
     from ..transfer import KnownObjects
 
     short = upstream[len("refs/remotes/"):]
@@ -91,22 +123,35 @@ def check_upstream(repo: Repo, config: Config, index: list[PointerEntry]
     except FatalError as exc:
         return PushedCheck(short, commit, "?", [], 0, str(exc))
     cache = Cache(config.cache_dir)
-    known = KnownObjects(cache, remote.url)
-    unknown = [e for e in _tip_pointers(repo, commit, index) if not known.contains(e.oid)]
+    readable = [remote, *fallback_stores(repo, config, remote, remote_name or None)]
+    records = _AnyRecord([KnownObjects(cache, r.url) for r in readable])
+    unknown = [e for e in _tip_pointers(repo, commit, index) if not records.contains(e.oid)]
     check = PushedCheck(short, commit, remote.url, [], 0)
     if not unknown:
         return check
     try:
-        store = remote.open()
-        check.store = store.describe()
-        held = store.has_many({e.oid for e in unknown})
+        check.missing = _not_held(readable, records.records, unknown, check)
     except (FatalError, OSError) as exc:
         check.error = str(exc)
         return check
-    known.add(held)
-    check.missing = [e for e in unknown if e.oid not in held]
     check.not_cached = len({e.oid for e in check.missing if not cache.has(e.oid)})
     return check
+
+
+def _not_held(readable: list[Remote], records: list[KnownObjects],
+              unknown: list[PointerEntry], check: PushedCheck) -> list[PointerEntry]:
+    """The entries none of ``readable`` holds: one bulk check per store, in order, of what
+    is still unaccounted for; what each holds goes into its record."""
+    for where, known in zip(readable, records):
+        if not unknown:
+            break
+        store = where.open()
+        if where is readable[0]:
+            check.store = store.describe()
+        held = store.has_many({e.oid for e in unknown})
+        known.add(held)
+        unknown = [e for e in unknown if e.oid not in held]
+    return unknown
 
 
 def _tip_pointers(repo: Repo, commit: str, index: list[PointerEntry]) -> list[PointerEntry]:

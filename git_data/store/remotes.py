@@ -204,6 +204,27 @@ def read_order(repo: Repo, config: Config, branch: str | None = None) -> list[Re
     return order
 
 
+def fallback_stores(repo: Repo, config: Config, target: Remote,
+                    git_remote: str | None = None) -> list[Remote]:
+    """Stores other than ``target`` whose objects every reader of a branch kept in ``target``
+    reaches without a copy: the default store, which every read falls back to. A push to
+    ``target`` need not copy what they hold. Other stores are read too, but only as a last
+    resort (a scratch store may be emptied): what only they hold is copied. A default known
+    to this clone alone (its URL only in .git/config) counts for a store of this clone
+    alone; for one others read from, the default they fall back to (``.gitdata``'s) does."""
+    try:
+        default = resolve(repo, config, None, None, git_remote)
+    except FatalError:
+        return []
+    remotes = configured(config)
+    shared = {config.get_shared(f"remote.{name}.url") for name in config.subsections("remote")}
+    personal = {r.url for r in remotes.values()} - shared
+    if default.url in personal and target.url not in personal:
+        committed = remotes.get(config.get_shared("data.remote") or "")
+        default = committed if committed and committed.url not in personal else target
+    return [] if default.url == target.url else [default]
+
+
 def covered_tracking_refs(repo: Repo, config: Config, git_remote: str, store_url: str,
                           explicit: str | None = None) -> list[str]:
     """Remote-tracking refs of ``git_remote`` whose data a reader of the store at
