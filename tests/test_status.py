@@ -96,3 +96,27 @@ def test_status_checks_the_pushed_tip_not_the_local_one(team: tuple[Repo, Path])
         ("data/a.bin", 30_000), ("data/b.bin", 40_000), ("data/c.bin", 50_000)]
     repo.data("push")
     assert json.loads(repo.data("status", "--json").stdout)["pushed"]["missing"] == []
+
+
+def test_status_during_a_merge_conflict_lists_each_file_once(repo: Repo) -> None:
+    """Both branches changed data/a.bin: the index holds it at stages 1, 2 and 3. Status
+    lists it once, as a conflict, with our side's object."""
+    repo.write("data/a.bin", random_bytes(10_000, seed=1))
+    repo.write("data/b.bin", random_bytes(11_000, seed=2))
+    repo.commit_all()
+    repo.git("switch", "-q", "-c", "other")
+    repo.write("data/a.bin", random_bytes(12_000, seed=3))
+    repo.commit_all()
+    repo.git("switch", "-q", "main")
+    repo.write("data/a.bin", random_bytes(13_000, seed=4))
+    repo.commit_all()
+    assert repo.git("merge", "-q", "other", check=False).returncode != 0
+    assert len(repo.git("ls-files", "-u").stdout.splitlines()) == 3
+    out = json.loads(repo.data("status", "--json").stdout)
+    paths = [f["path"] for f in out["files"]]
+    assert sorted(paths) == ["data/a.bin", "data/b.bin"]
+    conflicted = next(f for f in out["files"] if f["path"] == "data/a.bin")
+    assert (conflicted["state"], conflicted["size"]) == ("conflict", 13_000)
+    assert out["totals"]["files"] == 2 and out["totals"]["conflict"] == 1
+    text = repo.data("status").stdout
+    assert text.count("data/a.bin") == 1 and "1 in conflict" in text
