@@ -120,3 +120,16 @@ def test_status_during_a_merge_conflict_lists_each_file_once(repo: Repo) -> None
     assert out["totals"]["files"] == 2 and out["totals"]["conflict"] == 1
     text = repo.data("status").stdout
     assert text.count("data/a.bin") == 1 and "1 in conflict" in text
+
+
+def test_status_warns_once_when_the_filter_is_not_configured(repo: Repo) -> None:
+    repo.write("data/a.bin", random_bytes(1_000, seed=1))
+    repo.commit_all()
+    assert "git data install" not in repo.data("status").stderr
+    repo.git("config", "--unset", "filter.data.process")
+    proc = repo.data("status")
+    lines = [line for line in proc.stderr.splitlines() if "git data install" in line]
+    assert len(lines) == 1 and "filter.data.process" in lines[0], proc.stderr
+    assert "1 data files" in proc.stdout
+    repo.data("install")
+    assert "git data install" not in repo.data("status").stderr

@@ -20,7 +20,7 @@ from ..errors import FatalError
 from ..gitrepo import Repo, run_git
 from ..hooks import SAVED_SUFFIX, SHIM_MARKER
 from ..materialize import exclude_temporary_files
-from ..progress import note
+from ..progress import note, warn
 
 HOOKS = ("pre-commit", "pre-push", "post-checkout", "post-merge")
 MARKER = SHIM_MARKER
@@ -32,6 +32,17 @@ FILTER_CONFIG = {
     "merge.data.name": "git-data pointer merge",
     "merge.data.driver": "git-data merge-driver %O %A %B %P",
 }
+
+
+def warn_unless_filter(repo: Repo) -> bool:
+    """One line when git would not run the data filter here (``filter.data.process`` unset
+    in every scope git reads: a clone made with plain `git clone`, say), for commands whose
+    result depends on it (pull, status). True when it is configured."""
+    if repo.git("config", "--get", "filter.data.process", check=False).strip():
+        return True
+    warn("the data filter is not configured in this repository (filter.data.process is "
+         "unset), so git stores and checks out data files as they are: run `git data install`")
+    return False
 
 
 def shim_text(hook: str) -> str:

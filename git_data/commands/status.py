@@ -25,6 +25,7 @@ from ..config import Config
 from ..errors import FatalError
 from ..gitrepo import PointerEntry, Repo
 from ..progress import human_bytes
+from .install import warn_unless_filter
 
 
 @dataclass
@@ -175,6 +176,7 @@ def _worktree_state(repo: Repo, entry: PointerEntry) -> str:
 
 
 def status(repo: Repo, as_json: bool) -> int:
+    warn_unless_filter(repo)
     config = Config(repo)
     states = collect(repo, config)
     check = check_upstream(repo, config, [PointerEntry(s.path, s.oid, s.size) for s in states])
