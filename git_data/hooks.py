@@ -25,7 +25,7 @@ from . import safeio
 from .config import Config, parse_bool
 from .errors import FatalError
 from .gitrepo import Repo
-from .progress import human_bytes, warn
+from .progress import human_bytes, is_quiet, set_quiet, warn
 
 MISSING_FILE = "missing-after-checkout"
 SAVED_SUFFIX = ".pre-git-data"  # a user's own hook, kept aside by `git data install`
@@ -94,8 +94,9 @@ def pre_push(repo: Repo, args: list[str], stdin: bytes) -> int:
         return 0
     remote_name = args[0] if args else "origin"
     url = args[1] if len(args) > 1 else None
-    quiet = not sys.stderr.isatty()
-    return push_updates(repo, Config(repo), updates, remote_name, url, quiet=quiet)
+    # a push git runs without a terminal (an IDE, a script) says nothing but warnings
+    set_quiet(is_quiet() or not sys.stderr.isatty())
+    return push_updates(repo, Config(repo), updates, remote_name, url)
 
 
 def post_checkout(repo: Repo, name: str, args: list[str]) -> int:
@@ -106,7 +107,7 @@ def post_checkout(repo: Repo, name: str, args: list[str]) -> int:
 
     repo.unreadable_reported = True  # the filter of this git command has named such files
     try:  # the checkout itself is done: a failure here leaves pointers, never stops git
-        finish(repo, quiet=not sys.stderr.isatty())
+        finish(repo, quiet=is_quiet())  # (progress shows only on a terminal in any case)
         settle_racy(repo)  # so the next git command does not read the new files again
     except FatalError as exc:
         warn(f"{exc}")
@@ -118,6 +119,7 @@ def post_checkout(repo: Repo, name: str, args: list[str]) -> int:
     marker.unlink()
     from .commands.pull import pull
 
+    set_quiet(True)  # a hook's pull of what the filter left: warnings only
     try:
         return pull(repo, None, include=None, exclude=None, revs=[], quiet=True,
                     only_pointers=True)

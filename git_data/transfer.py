@@ -210,6 +210,8 @@ class TransferQueue:
         self.links = links  # hard-link between the cache and a local store (data.localLinks)
         self.workers = max(1, workers) if workers else None  # None: each store's own default
         self.retries = retries
+        # no progress line from this queue whatever -q says (a run's upload, the filter's
+        # fetches); the user's -q itself is read by Progress (progress.is_quiet)
         self.quiet = quiet
         self._known: dict[str, KnownObjects] = {}
         self._known_lock = threading.Lock()

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from conftest import Repo, make_repo, populate, random_bytes
+from conftest import Repo, make_repo, populate, random_bytes, store_objects
 from faultproxy import FaultProxy
 
 from git_data.progress import Progress, human_seconds
@@ -206,3 +206,23 @@ def test_a_slow_pull_shows_bytes_inside_the_object_and_a_sane_rate(tmp_path: Pat
     whole = size / took  # the average over the command: a bound for the moving rate
     assert all(rate < 10 * whole for rate in rates), (whole, drawn)
     assert any(m[6] for m in seen if m[1] == "0"), drawn  # an ETA while it moves
+
+
+# ----- quiet has one source -----------------------------------------------------------------
+def test_quiet_from_the_cli_and_from_a_hook_without_a_terminal(team: tuple[Repo, Path],
+                                                              tmp_path: Path) -> None:
+    """-q (read through progress.is_quiet, not passed down) silences push's note and git's
+    own clone output; a push git runs without a terminal (the hook) says nothing either."""
+    repo, bare = team
+    populate(repo, {"a.bin": random_bytes(5_000, seed=1)})
+    hooked = repo.git("push", "origin", "main")  # the pre-push hook, stderr a pipe
+    assert "uploaded" not in hooked.stderr, hooked.stderr
+    assert len(store_objects(bare / "data")) == 1  # the hook did upload
+    populate(repo, {"b.bin": random_bytes(6_000, seed=2)})
+    assert "uploaded" not in repo.data("-q", "push").stderr
+    populate(repo, {"c.bin": random_bytes(7_000, seed=3)})
+    assert "uploaded 1 object" in repo.data("push").stderr
+    quiet = Repo(tmp_path).data("-q", "clone", str(bare), "quiet-clone")
+    assert quiet.stderr == "", quiet.stderr
+    loud = Repo(tmp_path).data("clone", str(bare), "loud-clone")
+    assert "Cloning into" in loud.stderr and "pulled" in loud.stderr

@@ -232,21 +232,21 @@ def select_sample(entries: Iterable[PointerEntry], fraction: float) -> list[Poin
 
 
 def pull_sample(repo: Repo, fraction: float, include: list[str] | None,
-                exclude: list[str] | None, quiet: bool) -> int:
-    """`git data pull` restricted to a deterministic sample of the checked-out data files."""
+                exclude: list[str] | None, quiet: bool = False) -> int:
+    """`git data pull` restricted to a deterministic sample of the checked-out data files.
+    ``quiet`` is ignored (progress.is_quiet is the one source)."""
     from ..cache import Cache
     from ..config import Config
     from ..materialize import materialize, select
+    from ..progress import is_quiet
     from .fetch import download
 
     config = Config(repo)
     everything = select(repo.index_pointers(), include, exclude)
     entries = select_sample(everything, fraction)
-    result = download(repo, config, entries, None, quiet)
+    result = download(repo, config, entries, None, is_quiet())
     written, _ = materialize(repo, Cache(config.cache_dir), entries)
-    if not quiet:
-        note(f"sampled {len(entries)} of {len(everything)} data files ({fraction:.0%}); pulled "
-             f"{len(result.done)} object(s), wrote {written} file(s); `git data pull` gets "
-             "the rest")
+    note(f"sampled {len(entries)} of {len(everything)} data files ({fraction:.0%}); pulled "
+         f"{len(result.done)} object(s), wrote {written} file(s); `git data pull` gets the rest")
     result.raise_for_failures("download")
     return 0
