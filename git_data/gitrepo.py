@@ -22,6 +22,11 @@ if TYPE_CHECKING:  # pygit2 costs ~150 ms to import: only the commands that read
     import pygit2
 
 
+# index stages by preference when a path is listed more than once (a merge conflict):
+# merged, then ours, theirs, the common base
+STAGE_RANK = {b"0": 0, b"2": 1, b"3": 2, b"1": 3}
+
+
 @dataclass(frozen=True)
 class PointerEntry:
     """A pointer found in a tree or the index."""
@@ -203,13 +208,25 @@ class Repo:
     def rev_pointers(self, rev: str = "HEAD") -> list[PointerEntry]:
         return list(self.tree_pointers(str(self.resolve(rev).id)))
 
-    def index_pointers(self) -> list[PointerEntry]:
-        """Pointers staged in the index."""
+    def index_pointers(self, each_path_once: bool = False) -> list[PointerEntry]:
+        """Pointers staged in the index. During a merge conflict a path is there at stages
+        1-3 (base, ours, theirs), each listed; ``each_path_once`` keeps one per path (stage
+        0, else ours, else theirs, else the base): what the work tree stands for. What must
+        keep every object alive (gc, fsck) asks for all."""
+        best: dict[str, tuple[int, str]] = {}
         entries = []
         for item in self.git("ls-files", "-s", "-z").split(b"\0"):
             if item:
-                meta, _, path = item.partition(b"\t")
-                entries.append((path.decode(errors="surrogateescape"), meta.split()[1].decode()))
+                meta, _, raw = item.partition(b"\t")
+                fields = meta.split()
+                path, sha = raw.decode(errors="surrogateescape"), fields[1].decode()
+                rank = STAGE_RANK.get(fields[2], 4) if len(fields) > 2 else 0
+                if not each_path_once:
+                    entries.append((path, sha))
+                elif path not in best or rank < best[path][0]:
+                    best[path] = (rank, sha)
+        if each_path_once:
+            entries = [(path, sha) for path, (_, sha) in best.items()]
         return self.blob_pointers(entries)
 
     def blob_pointers(self, entries: list[tuple[str, str]]) -> list[PointerEntry]:

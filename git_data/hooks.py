@@ -26,7 +26,7 @@ from . import safeio
 from .config import Config, parse_bool
 from .errors import FatalError
 from .gitrepo import Repo
-from .progress import human_bytes, warn
+from .progress import human_bytes, is_quiet, set_quiet, warn
 from .shims import SAVED_SUFFIX, SHIM_MARKER, install_hooks
 
 MISSING_FILE = "missing-after-checkout"
@@ -94,8 +94,9 @@ def pre_push(repo: Repo, args: list[str], stdin: bytes) -> int:
         return 0
     remote_name = args[0] if args else "origin"
     url = args[1] if len(args) > 1 else None
-    quiet = not sys.stderr.isatty()
-    return push_updates(repo, Config(repo), updates, remote_name, url, quiet=quiet)
+    # a push git runs without a terminal (an IDE, a script) says nothing but warnings
+    set_quiet(is_quiet() or not sys.stderr.isatty())
+    return push_updates(repo, Config(repo), updates, remote_name, url)
 
 
 def post_checkout(repo: Repo, name: str, args: list[str]) -> int:
@@ -106,7 +107,7 @@ def post_checkout(repo: Repo, name: str, args: list[str]) -> int:
 
     repo.unreadable_reported = True  # the filter of this git command has named such files
     try:  # the checkout itself is done: a failure here leaves pointers, never stops git
-        finish(repo, quiet=not sys.stderr.isatty())
+        finish(repo, quiet=is_quiet())  # (progress shows only on a terminal in any case)
         settle_racy(repo)  # so the next git command does not read the new files again
     except FatalError as exc:
         warn(f"{exc}")
@@ -119,6 +120,7 @@ def post_checkout(repo: Repo, name: str, args: list[str]) -> int:
     from .fetch import pull_files
     from .materialize import holding_pointers
 
+    set_quiet(True)  # a hook's pull of what the filter left: warnings only
     try:  # only the files the filter left as pointers: nothing else is downloaded
         entries = holding_pointers(repo.root, repo.index_pointers())
         pull_files(repo, Config(repo), entries, None, quiet=True)[0].raise_for_failures(

@@ -92,11 +92,12 @@ def new_pointers(repo: Repo, tips: list[str], exclude: list[str],
 
 
 def push_updates(repo: Repo, config: Config, updates: list[RefUpdate], git_remote: str,
-                 git_url: str | None, quiet: bool = False, explicit: str | None = None,
+                 git_url: str | None, explicit: str | None = None,
                  whole_history: bool = False, self_contained: bool = False) -> int:
     """Upload what each updated ref needs to the store its branch routes to (with
-    ``self_contained``, also what the default store already holds for it)."""
-    queue = TransferQueue.for_repo(config, quiet=quiet)
+    ``self_contained``, also what the default store already holds for it). Notes and
+    progress obey progress.is_quiet, set by the CLI or the hook."""
+    queue = TransferQueue.for_repo(config)
     allow_incomplete = parse_bool(config.get_git(ALLOW_INCOMPLETE), False)
     failures = Result()
     nowhere: dict[str, tuple[Item, RefUpdate]] = {}
@@ -124,7 +125,7 @@ def push_updates(repo: Repo, config: Config, updates: list[RefUpdate], git_remot
             nowhere.setdefault(failure.item.oid, (failure.item, update))
         result.failed = [f for f in result.failed if f not in lost]
         failures.failed.extend(result.failed)
-        if result.done and not quiet:
+        if result.done:
             note(f"uploaded {len(result.done)} object(s) to {store.describe()}")
         if update.branch and result.ok and (allow_incomplete or not lost):
             write_manifest(repo, store, remote, update.branch, update.local_sha,
@@ -315,7 +316,8 @@ def push_refs(repo: Repo, config: Config, remote_name: str | None, refs: list[st
               all_refs: bool, quiet: bool = False, self_contained: bool = False) -> int:
     """`git data push`: like the hook, for refs named by hand (default: the current branch).
     ``self_contained``: the branch's store gets every object the refs reach, also those the
-    default store holds."""
+    default store holds. ``quiet`` is ignored (progress.is_quiet is the one source); kept
+    while the CLI passes it."""
     git_remote = remote_name or "origin"
     if all_refs:
         refs = [r.decode() for r in repo.git("for-each-ref", "--format=%(refname)",
@@ -333,7 +335,7 @@ def push_refs(repo: Repo, config: Config, remote_name: str | None, refs: list[st
     explicit = remote_name if remote_name and _is_data_remote(config, remote_name) else None
     # By hand, the remote-tracking refs prove nothing about the store (the hook may not have
     # run), so the whole history is listed; the known-objects record keeps that cheap.
-    return push_updates(repo, config, updates, git_remote, None, quiet, explicit,
+    return push_updates(repo, config, updates, git_remote, None, explicit,
                         whole_history=True, self_contained=self_contained)
 
 

@@ -38,7 +38,7 @@ from .config import Config
 from .errors import FatalError
 from .gitrepo import Repo
 from .hashing import hash_file
-from .progress import Progress, warn
+from .progress import Meter, Progress, warn
 from .retry import Policy
 from .store import CHUNK, Store, StoreError, TransientStoreError, link_into
 from .store.errors import WrongSize
@@ -213,6 +213,8 @@ class TransferQueue:
         self.links = links  # hard-link between the cache and a local store (data.localLinks)
         self.workers = max(1, workers) if workers else None  # None: each store's own default
         self.retries = retries
+        # no progress line from this queue whatever -q says (a run's upload, the filter's
+        # fetches); the user's -q itself is read by Progress (progress.is_quiet)
         self.quiet = quiet
         self._known: dict[str, KnownObjects] = {}
         self._known_lock = threading.Lock()
@@ -240,19 +242,37 @@ class TransferQueue:
     def _run(self, items: list[Item], action: Callable[[Item], object], store_name: str,
              result: Result, stores: list[Store], progress: Progress) -> Result:
         """One worker thread per object in flight (what a local folder and large objects
-        need: the work is disk and streaming)."""
+        need: the work is disk and streaming); each object's bytes count once it is done."""
+        def whole(item: Item, meter: Meter) -> None:
+            action(item)
+            meter(item.size)
+
+        return self._run_metered(items, whole, store_name, result, stores, progress)
+
+    def _run_metered(self, items: list[Item], action: Callable[[Item, Meter], object],
+                     store_name: str, result: Result, stores: list[Store],
+                     progress: Progress) -> Result:
+        """``_run`` for an ``action`` that reports the bytes it moves to its Meter as they
+        go; whatever it did not report (a hard link) counts as done, not as moved."""
         lock = threading.Lock()
 
         def one(item: Item) -> None:
+            meter = progress.meter()
+
+            def attempt() -> None:
+                meter.restart()  # a retry starts the object's count again
+                action(item, meter)
+
             try:
-                self._with_retries(lambda: action(item))
+                self._with_retries(attempt)
             except Exception as exc:  # collected, reported by the caller
+                meter.restart()
                 with lock:
                     result.failed.append(Failure(item, store_name, _describe(exc)))
                 return
             with lock:
                 result.done.append(item)
-            progress.advance(item.size, 1)
+            meter.finish(item.size)
 
         workers = self.workers or max([s.capabilities.transfers for s in stores]
                                       or [DEFAULT_TRANSFERS])
@@ -327,11 +347,19 @@ class TransferQueue:
             self._run_batched(small, lambda batch: store.put_many(
                 [(i.oid, str(self.cache.path(i.oid))) for i in batch]),
                 store.describe(), result, progress)
-        self._run([i for i in todo if i.size >= SMALL_OBJECT] if bulk else todo,
-                  lambda i: store.put_object(i.oid, str(self.cache.path(i.oid)), self.links),
-                  store.describe(), result, [store], progress)
+        self._run_metered([i for i in todo if i.size >= SMALL_OBJECT] if bulk else todo,
+                          lambda i, meter: self._put(store, i, meter),
+                          store.describe(), result, [store], progress)
         known.add(i.oid for i in result.done + result.skipped)
         return result
+
+    def _put(self, store: Store, item: Item, meter: Meter) -> None:
+        """Upload one object; its bytes count as moved unless the store took a hard link
+        (the store reads the file itself, so an upload is counted once it is complete)."""
+        source = str(self.cache.path(item.oid))
+        store.put_object(item.oid, source, self.links)
+        if not (self.links and _same_file(store.local_object_path(item.oid), source)):
+            meter(item.size)
 
     def _wrong_size(self, item: Item, stored: int) -> bool:
         """The store's copy has another size than the object (the cache's copy decides
@@ -388,7 +416,8 @@ class TransferQueue:
             self._run_batched(small, lambda batch: self._deliver(stores[0], batch),
                               stores[0].describe(), result, progress, elsewhere)
             todo = [i for i in todo if i.size >= SMALL_OBJECT] + [f.item for f in elsewhere.failed]
-        self._run(todo, lambda i: self.fetch_one(i, stores), names, result, stores, progress)
+        self._run_metered(todo, lambda i, meter: self.fetch_one(i, stores, meter), names,
+                          result, stores, progress)
         return result
 
     def _deliver(self, store: Store, batch: list[Item]) -> dict[str, BaseException | None]:
@@ -410,12 +439,14 @@ class TransferQueue:
         self.known(store.url).add(oid for oid, error in outcome.items() if error is None)
         return outcome
 
-    def fetch_one(self, item: Item, stores: list[Store]) -> None:
-        """Try each store in order; the first that has the object supplies it."""
+    def fetch_one(self, item: Item, stores: list[Store],
+                  on_bytes: Callable[[int], None] | None = None) -> None:
+        """Try each store in order; the first that has the object supplies it. ``on_bytes``
+        hears each chunk's length as it arrives."""
         errors = []
         for store in stores:
             try:
-                download_object(self.cache, store, item.oid, self.links, item.size)
+                download_object(self.cache, store, item.oid, self.links, item.size, on_bytes)
                 self.known(store.url).add([item.oid])
                 return
             except FileNotFoundError:
@@ -455,24 +486,46 @@ def _absent_folder(store: Store) -> bool:
 
 
 def download_object(cache: Cache, store: Store, oid: str, link: bool = False,
-                    size: int | None = None) -> None:
+                    size: int | None = None, on_bytes: Callable[[int], None] | None = None
+                    ) -> None:
     """Fetch ``oid`` from ``store`` into the cache, verified. ``size`` (a pointer's, so
     untrusted) is checked against the store's own size of the object before any byte moves
     where the store tells it (a local file's size, an S3 HEAD or GET's headers), and against
-    the bytes that arrive in any case; a mismatch is a :class:`WrongSize`."""
+    the bytes that arrive in any case; a mismatch is a :class:`WrongSize`. ``on_bytes``
+    hears the length of each chunk as it arrives (a hard link moves none)."""
     if cache.has(oid):
         return
     local = store.local_object_path(oid) if link and store.capabilities.local_path else None
     if local is not None and _link_verified(cache, store, oid, local, size):
         return
     if size is not None and size >= LARGE_OBJECT and store.capabilities.ranged_get:
-        _download_in_ranges(cache, store, oid, size)
+        _download_in_ranges(cache, store, oid, size, on_bytes)
         return
     with store.open_object(oid) as source:
         announced = _announced_size(source)
         if size is not None and announced is not None and announced != size:
             raise WrongSize(store.describe(), oid, announced, size)
-        write_verified(cache, store, oid, iter(lambda: source.read(CHUNK), b""), size)
+        write_verified(cache, store, oid, _metered(iter(lambda: source.read(CHUNK), b""),
+                                                   on_bytes), size)
+
+
+def _metered(chunks: Iterator[bytes], on_bytes: Callable[[int], None] | None
+             ) -> Iterator[bytes]:
+    for chunk in chunks:
+        if on_bytes is not None:
+            on_bytes(len(chunk))
+        yield chunk
+
+
+def _same_file(a: str | None, b: str) -> bool:
+    """Whether ``a`` names the very inode of ``b`` (a hard link; never followed if a link)."""
+    if a is None:
+        return False
+    try:
+        one, other = os.lstat(a), os.stat(b)
+    except OSError:
+        return False
+    return (one.st_dev, one.st_ino) == (other.st_dev, other.st_ino)
 
 
 def _announced_size(source: object) -> int | None:
@@ -504,7 +557,8 @@ def write_verified(cache: Cache, store: Store, oid: str, chunks: Iterable[bytes]
             raise _corrupt_copy(store, str(exc)) from exc
 
 
-def _download_in_ranges(cache: Cache, store: Store, oid: str, size: int) -> None:
+def _download_in_ranges(cache: Cache, store: Store, oid: str, size: int,
+                        on_bytes: Callable[[int], None] | None = None) -> None:
     """A large object in concurrent ranges (see S3Store.download_to), hashed once complete;
     only then is it renamed into the cache. Its size is the store's, checked against the
     pointer's first: ranges are never planned from a pointer alone."""
@@ -516,7 +570,7 @@ def _download_in_ranges(cache: Cache, store: Store, oid: str, size: int) -> None
     fd, name = cache.new_tmp_file(cache.tmp_dir_str)  # O_EXCL, an unpredictable name
     tmp = Path(name)
     try:
-        store.download_to(oid, size, fd)  # (owns fd now)
+        store.download_to(oid, size, fd, on_bytes)  # (owns fd now)
         _adopt_verified(cache, store, oid, tmp, size)
     finally:
         tmp.unlink(missing_ok=True)

@@ -243,6 +243,30 @@ def test_mount_cp_link_and_share(project: Repo, tmp_path: Path) -> None:
                                                           "true", check=False))
 
 
+
+def test_cp_to_stdout_with_the_umask_and_a_quoted_runs_list(project: Repo,
+                                                            tmp_path: Path) -> None:
+    project.data("run", "--", "python3", "train.py", "--name", "a b")
+    assert project.data("cp", "runs/1/outputs/model.txt", "-").stdout == "weights v1\n"
+    assert "is a folder" in one_error_line(project.data("cp", "runs/1/outputs", "-",
+                                                        check=False))
+    for umask, mode in (("077", 0o600), ("002", 0o664)):
+        got = tmp_path / f"model-{umask}.txt"
+        project.run("sh", "-c", f"umask {umask} && git-data cp runs/1/outputs/model.txt {got}")
+        assert got.stat().st_mode & 0o777 == mode, umask
+    project.run("sh", "-c", f"umask 027 && git-data cp runs/1/outputs {tmp_path / 'all'}")
+    assert (tmp_path / "all" / "sub" / "metrics.json").stat().st_mode & 0o777 == 0o640
+    assert "train.py --name 'a b'" in project.data("runs").stdout
+
+    assert project.data("run", "--detach", "--", "sleep", "30").stdout.strip() == "2"
+    wait_for(lambda: _status(project, 2) == "running", what="run 2 to start")
+    running = next(line for line in project.data("runs").stdout.splitlines()
+                   if line.split()[0] == "2")
+    assert running.split()[1:3] == ["running", "-"] and "None" not in running
+    stopped = project.data("stop", "2")
+    assert "None" not in stopped.stderr, stopped.stderr
+    assert "(exit " in stopped.stderr or "no exit code" in stopped.stderr, stopped.stderr
+
 # ----- GPUs (fake nvidia-smi) ------------------------------------------------------------
 FAKE_NVIDIA_SMI = """#!/bin/sh
 # A stand-in for nvidia-smi (this machine has no GPU): three GPUs, the middle one busy.

@@ -128,3 +128,40 @@ def test_status_of_a_routed_branch_counts_the_default_store(tmp_path: Path) -> N
         record.unlink()
     assert json.loads(repo.data("status", "--json").stdout)["pushed"]["missing"] == []
     assert json.loads(repo.data("status", "--json").stdout)["totals"]["not_pushed"] == 0
+
+
+def test_status_during_a_merge_conflict_lists_each_file_once(repo: Repo) -> None:
+    """Both branches changed data/a.bin: the index holds it at stages 1, 2 and 3. Status
+    lists it once, as a conflict, with our side's object."""
+    repo.write("data/a.bin", random_bytes(10_000, seed=1))
+    repo.write("data/b.bin", random_bytes(11_000, seed=2))
+    repo.commit_all()
+    repo.git("switch", "-q", "-c", "other")
+    repo.write("data/a.bin", random_bytes(12_000, seed=3))
+    repo.commit_all()
+    repo.git("switch", "-q", "main")
+    repo.write("data/a.bin", random_bytes(13_000, seed=4))
+    repo.commit_all()
+    assert repo.git("merge", "-q", "other", check=False).returncode != 0
+    assert len(repo.git("ls-files", "-u").stdout.splitlines()) == 3
+    out = json.loads(repo.data("status", "--json").stdout)
+    paths = [f["path"] for f in out["files"]]
+    assert sorted(paths) == ["data/a.bin", "data/b.bin"]
+    conflicted = next(f for f in out["files"] if f["path"] == "data/a.bin")
+    assert (conflicted["state"], conflicted["size"]) == ("conflict", 13_000)
+    assert out["totals"]["files"] == 2 and out["totals"]["conflict"] == 1
+    text = repo.data("status").stdout
+    assert text.count("data/a.bin") == 1 and "1 in conflict" in text
+
+
+def test_status_warns_once_when_the_filter_is_not_configured(repo: Repo) -> None:
+    repo.write("data/a.bin", random_bytes(1_000, seed=1))
+    repo.commit_all()
+    assert "git data install" not in repo.data("status").stderr
+    repo.git("config", "--unset", "filter.data.process")
+    proc = repo.data("status")
+    lines = [line for line in proc.stderr.splitlines() if "git data install" in line]
+    assert len(lines) == 1 and "filter.data.process" in lines[0], proc.stderr
+    assert "1 data files" in proc.stdout
+    repo.data("install")
+    assert "git data install" not in repo.data("status").stderr

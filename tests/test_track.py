@@ -90,3 +90,19 @@ def test_merge_of_data_files(repo: Repo) -> None:
     proc = repo.git("merge", "--no-edit", "side", check=False)
     assert proc.returncode != 0 and "data/a.bin" in proc.stdout + proc.stderr
     assert repo.read("data/a.bin") == b"ours" * 100  # ours kept, never conflict markers
+
+
+def test_track_stages_attributes_and_warns_until_committed(repo: Repo) -> None:
+    proc = repo.data("track", "*.csv")
+    staged = repo.git("diff", "--cached", "--name-only").stdout.split()
+    assert ".gitattributes" in staged
+    warning = [line for line in proc.stderr.splitlines() if "not committed" in line]
+    assert len(warning) == 1 and "staged but not committed" in warning[0], proc.stderr
+    assert "not committed" in repo.data("track").stderr  # the listing says so too
+    repo.git("commit", "-q", "-m", "attributes")
+    assert repo.git("status", "--porcelain").stdout == ""
+    listed = repo.data("track")
+    assert "*.csv" in listed.stdout and "not committed" not in listed.stderr
+    untracked = repo.data("untrack", "*.csv")
+    assert "staged but not committed" in untracked.stderr
+    assert ".gitattributes" in repo.git("diff", "--cached", "--name-only").stdout

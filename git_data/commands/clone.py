@@ -33,7 +33,7 @@ from .. import safeio
 from ..config import Config
 from ..errors import FatalError
 from ..gitrepo import PointerEntry, Repo
-from ..progress import human_bytes, note
+from ..progress import human_bytes, is_quiet, note
 from ..selection import select
 from ..store.remotes import Remote, configured, default_name, read_order
 from ..transfer import Item, TransferQueue
@@ -52,8 +52,10 @@ class CopyTarget:
 
 
 def clone(url: str, directory: str | None, no_data: bool, include: list[str] | None,
-          exclude: list[str] | None, quiet: bool, git_args: tuple[str, ...] = (),
+          exclude: list[str] | None, quiet: bool = False, git_args: tuple[str, ...] = (),
           copy_to: CopyTarget | None = None, sample: float | None = None) -> int:
+    """``quiet`` is ignored (progress.is_quiet is the one source); kept while the CLI
+    passes it."""
     target = directory or Path(url.rstrip("/")).name.removesuffix(".git") or "repo"
     if copy_to and "://" not in copy_to.url:  # a folder on this machine
         copy_to.url = Path(copy_to.url).expanduser().resolve().as_uri()
@@ -66,30 +68,29 @@ def clone(url: str, directory: str | None, no_data: bool, include: list[str] | N
         note(f"{target} is an unfinished clone of {url}: cloning it again")
         _empty(Path(target))
     if stage != "data" and not (copy_to and _resuming(target, url, copy_to)):
-        _git_clone(url, target, quiet, git_args)
+        _git_clone(url, target, git_args)
     elif stage == "data":
         note(f"resuming the unfinished clone of {url} in {target}")
     repo = Repo(target)
     _write_marker(repo, url, git_args, "data")
-    code = _after_git_clone(repo, url, target, no_data, include, exclude, quiet, git_args,
-                            copy_to, sample)
+    code = _after_git_clone(repo, url, target, no_data, include, exclude, git_args, copy_to,
+                            sample)
     if code == 0:  # kept, so that the same command run again knows the clone is finished
         _write_marker(repo, url, git_args, "done")
     return code
 
 
 def _after_git_clone(repo: Repo, url: str, target: str, no_data: bool,
-                     include: list[str] | None, exclude: list[str] | None, quiet: bool,
+                     include: list[str] | None, exclude: list[str] | None,
                      git_args: tuple[str, ...], copy_to: CopyTarget | None,
                      sample: float | None) -> int:
     """Every step after git's clone; each can run again after an interruption."""
     repo.git("init", "-q")  # the templates (hooks, info/exclude) git's clone did not copy
     install_here(repo)
     if copy_to:
-        copy_data(repo, url, copy_to, include, exclude, _branch(git_args), quiet)
+        copy_data(repo, url, copy_to, include, exclude, _branch(git_args))
     if no_data:
-        if not quiet:
-            note(f"cloned {url} into {target} without data; `git data pull` fetches it")
+        note(f"cloned {url} into {target} without data; `git data pull` fetches it")
         return 0
     old = os.getcwd()
     os.chdir(repo.root)
@@ -97,8 +98,8 @@ def _after_git_clone(repo: Repo, url: str, target: str, no_data: bool,
         if sample is not None:  # a deterministic sample of the files, chosen by oid
             from .stats import pull_sample
 
-            return pull_sample(Repo("."), sample, include, exclude, quiet)
-        return pull(Repo("."), None, include, exclude, [], quiet)
+            return pull_sample(Repo("."), sample, include, exclude)
+        return pull(Repo("."), None, include, exclude, [], is_quiet())
     finally:
         os.chdir(old)
 
@@ -165,7 +166,7 @@ def _empty(root: Path) -> None:
             child.unlink()
 
 
-def _git_clone(url: str, target: str, quiet: bool, git_args: tuple[str, ...]) -> None:
+def _git_clone(url: str, target: str, git_args: tuple[str, ...]) -> None:
     env = dict(os.environ, GIT_DATA_SKIP_SMUDGE="1")
     # git's own checkout writes the pointer files as they are, with no filter process (a
     # global install would otherwise start one and answer every file with its pointer); the
@@ -179,7 +180,7 @@ def _git_clone(url: str, target: str, quiet: bool, git_args: tuple[str, ...]) ->
                           root=template)
         cmd = ["git", *[arg for kv in no_filter for arg in ("-c", kv)],
                "-c", "filter.data.required=false", "clone", f"--template={template}",
-               *(["-q"] if quiet else []), *git_args, url, target]
+               *(["-q"] if is_quiet() else []), *git_args, url, target]
         proc = subprocess.run(cmd, env=env)
     if proc.returncode != 0:
         raise FatalError(f"git clone of {url} failed (exit {proc.returncode}); see git's "
@@ -208,7 +209,7 @@ def _resuming(target: str, url: str, copy_to: CopyTarget) -> bool:
 
 # ----- copy on clone ------------------------------------------------------------------
 def copy_data(repo: Repo, source_url: str, copy_to: CopyTarget, include: list[str] | None,
-              exclude: list[str] | None, branch: str | None, quiet: bool) -> None:
+              exclude: list[str] | None, branch: str | None) -> None:
     from ..copy import copy_objects, open_stores
 
     config = Config(repo)
@@ -219,7 +220,7 @@ def copy_data(repo: Repo, source_url: str, copy_to: CopyTarget, include: list[st
     sources = open_stores(r for r in read_order(repo, config) if r.url != remote.url)
     target = remote.open()
     created = getattr(target, "create_bucket", lambda: False)()
-    queue = TransferQueue.for_repo(config, quiet=quiet)
+    queue = TransferQueue.for_repo(config)
     result = copy_objects(queue, items, sources, target)
     result.raise_for_failures("copy")
     for key, value in {"url": remote.url, **remote.options}.items():

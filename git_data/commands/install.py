@@ -11,7 +11,7 @@ import os
 
 from ..errors import FatalError
 from ..gitrepo import Repo, run_git
-from ..progress import note
+from ..progress import note, warn
 from ..shims import HOOKS, SAVED_SUFFIX, install_hooks, is_shim
 
 FILTER_CONFIG = {
@@ -22,6 +22,17 @@ FILTER_CONFIG = {
     "merge.data.name": "git-data pointer merge",
     "merge.data.driver": "git-data merge-driver %O %A %B %P",
 }
+
+
+def warn_unless_filter(repo: Repo) -> bool:
+    """One line when git would not run the data filter here (``filter.data.process`` unset
+    in every scope git reads: a clone made with plain `git clone`, say), for commands whose
+    result depends on it (pull, status). True when it is configured."""
+    if repo.git("config", "--get", "filter.data.process", check=False).strip():
+        return True
+    warn("the data filter is not configured in this repository (filter.data.process is "
+         "unset), so git stores and checks out data files as they are: run `git data install`")
+    return False
 
 
 def _scope_args(scope: str, repo: Repo | None) -> list[str]:

@@ -5,7 +5,10 @@ from any clone of the repository."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import shlex
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -14,7 +17,7 @@ from .. import safeio
 from ..config import Config
 from ..errors import FatalError
 from ..gitrepo import Repo
-from ..progress import note
+from ..progress import is_quiet, note
 from ..runner import records
 from ..runner.follow import Printer, follow_store
 from ..runner.host.paths import below, run_key
@@ -49,11 +52,29 @@ def runs(repo: Repo, as_json: bool) -> int:
         code = r.get("exit_code")
         duration = r.get("duration_s")
         print(f"{r.get('id', '?'):>4}  {r.get('status', '?'):<10} "
-              f"{'' if code is None else code:>4}  {r.get('host', {}).get('name', '?'):<10} "
+              f"{'-' if code is None else code:>4}  {r.get('host', {}).get('name', '?'):<10} "
               f"{str(r.get('commit', ''))[:10]:<10}  {_when(r.get('created')):<19}  "
               f"{'' if duration is None else f'{duration:.1f}s':>7}  "
-              f"{' '.join(r.get('command') or [])}")
+              f"{command_text(r.get('command'))}")
     return 0
+
+
+def command_text(command: Any) -> str:
+    """A recorded command as a shell would need it typed (arguments with spaces or quotes
+    quoted); a record without one (untrusted content) shows nothing."""
+    if not isinstance(command, list):
+        return ""
+    return shlex.join(str(part) for part in command)
+
+
+def exit_text(record: dict[str, Any]) -> str:
+    """How a run ended, never "exit None": its exit code, or that it has none (yet)."""
+    code = record.get("exit_code")
+    if isinstance(code, int):
+        return f"exit {code}"
+    if record.get("status") in records.FINAL:
+        return "no exit code recorded"
+    return "still running"
 
 
 def _when(stamp: Any) -> str:
@@ -72,7 +93,7 @@ def show_run(repo: Repo, run: str, as_json: bool) -> int:
     lines = {
         "run": record.get("id"), "status": record.get("status"),
         "exit code": record.get("exit_code"), "error": record.get("error"),
-        "command": " ".join(record.get("command") or []), "params": record.get("params"),
+        "command": command_text(record.get("command")), "params": record.get("params"),
         "commit": record.get("commit"), "snapshot of": record.get("snapshot_of"),
         "host": f"{host.get('name')} ({host.get('url')}, {host.get('hostname')})",
         "gpus": record.get("gpus"), "environment": env.get("hash") and
@@ -90,12 +111,14 @@ def show_run(repo: Repo, run: str, as_json: bool) -> int:
     return 0
 
 
-def logs(repo: Repo, run: str, follow: bool, quiet: bool) -> int:
+def logs(repo: Repo, run: str, follow: bool, quiet: bool = False) -> int:
+    """``quiet`` is ignored (progress.is_quiet is the one source); kept while the CLI
+    passes it."""
     config, store = _store(repo)
     run_id = records.run_id_of(store, run)
     records.load(store, run_id)
     poll = min(1.0, max(0.1, intervals(config)["log"] / 2))
-    record = follow_store(store, run_id, Printer(quiet=quiet), follow, poll)
+    record = follow_store(store, run_id, Printer(quiet=is_quiet()), follow, poll)
     if follow:
         code = record.get("exit_code")
         return int(code) if isinstance(code, int) else 1
@@ -117,7 +140,7 @@ def stop(repo: Repo, run: str, wait_s: float | None = None) -> int:
     while time.monotonic() < deadline:
         record = records.load(store, run_id)
         if record.get("status") in records.FINAL:
-            note(f"run {run_id} {record['status']} (exit {record.get('exit_code')})")
+            note(f"run {run_id} {record['status']} ({exit_text(record)})")
             return 0
         time.sleep(0.3)
     raise FatalError(f"run {run_id} has not confirmed the stop within {wait_s:.0f}s; its host "
@@ -131,6 +154,8 @@ def cp(repo: Repo, source: str, dest: str) -> int:
     kind = records.kind_of(store, key)
     if kind is None:
         raise FatalError(f"{source}: nothing there in {store.describe()}")
+    if dest == "-":
+        return _to_stdout(store, key, kind, source)
     target = Path(dest)
     if kind == "file":
         if target.is_dir() or dest.endswith("/"):
@@ -146,12 +171,41 @@ def cp(repo: Repo, source: str, dest: str) -> int:
     return 0
 
 
+def _to_stdout(store: Store, key: str, kind: str, source: str) -> int:
+    """`git data cp FILE -`: the file's bytes on stdout, as cp and git show do."""
+    if kind != "file":
+        raise FatalError(f"{source} is a folder; `-` (stdout) takes one file: give a folder "
+                         "to copy it into instead")
+    out = sys.stdout.buffer
+    with store.open(key, "rb") as stream:
+        while chunk := stream.read(CHUNK):
+            out.write(chunk)
+    out.flush()
+    return 0
+
+
+def _file_mode() -> int:
+    """The mode a new file gets here, as cp makes it: 0666 less the umask (read from
+    /proc, which leaves the umask alone; else set and put back, in this one thread)."""
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def _download(store: Store, key: str, target: Path, root: Path | None = None) -> None:
     """One store file to ``target``, atomically and never through a symlink at its name (nor,
-    below ``root``, through a symlinked folder)."""
+    below ``root``, through a symlinked folder), with the mode the umask gives."""
     if root is not None:
         root.mkdir(parents=True, exist_ok=True)
-    with safeio.atomic_path(target, root=root) as out, store.open(key, "rb") as source:
+    with safeio.atomic_path(target, mode=_file_mode(), root=root) as out, \
+            store.open(key, "rb") as source:
         while chunk := source.read(CHUNK):
             out.write(chunk)
 

@@ -232,19 +232,19 @@ def select_sample(entries: Iterable[PointerEntry], fraction: float) -> list[Poin
 
 
 def pull_sample(repo: Repo, fraction: float, include: list[str] | None,
-                exclude: list[str] | None, quiet: bool) -> int:
-    """`git data pull` restricted to a deterministic sample of the checked-out data files."""
+                exclude: list[str] | None, quiet: bool = False) -> int:
+    """`git data pull` restricted to a deterministic sample of the checked-out data files.
+    ``quiet`` is ignored (progress.is_quiet is the one source)."""
     from ..config import Config
     from ..fetch import pull_files
+    from ..progress import is_quiet
     from ..selection import select
 
     config = Config(repo)
     everything = select(repo.index_pointers(), include, exclude)
     entries = select_sample(everything, fraction)
-    result, written, _ = pull_files(repo, config, entries, None, quiet)
-    if not quiet:
-        note(f"sampled {len(entries)} of {len(everything)} data files ({fraction:.0%}); pulled "
-             f"{len(result.done)} object(s), wrote {written} file(s); `git data pull` gets "
-             "the rest")
+    result, written, _ = pull_files(repo, config, entries, None, is_quiet())
+    note(f"sampled {len(entries)} of {len(everything)} data files ({fraction:.0%}); pulled "
+         f"{len(result.done)} object(s), wrote {written} file(s); `git data pull` gets the rest")
     result.raise_for_failures("download")
     return 0

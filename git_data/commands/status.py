@@ -2,7 +2,8 @@
 
 States: ``present`` (the real bytes are in the work tree), ``pointer`` (the work tree holds
 the pointer text: not checked out yet), ``modified`` (changed since it was staged),
-``deleted`` (gone from the work tree). Independently: whether the object is in the local
+``deleted`` (gone from the work tree), ``conflict`` (a merge left it unmerged: listed once,
+with our side's object). Independently: whether the object is in the local
 cache, and whether it is known to be in a store (``pushed``).
 
 The pushed commit the current branch tracks (its upstream, e.g. ``origin/main``) is checked
@@ -29,6 +30,7 @@ from ..config import Config
 from ..errors import FatalError
 from ..gitrepo import PointerEntry, Repo
 from ..progress import human_bytes
+from .install import warn_unless_filter
 
 if TYPE_CHECKING:
     from ..store.remotes import Remote
@@ -51,7 +53,7 @@ def collect(repo: Repo, config: Config) -> list[FileState]:
     changed = _changed_paths(repo)
     pushed = _pushed_records(repo, config)
     states = []
-    for entry in repo.index_pointers():
+    for entry in repo.index_pointers(each_path_once=True):
         cached = cache.has(entry.oid)
         # Only a cached object can be unpushed: one we lack came from a store to begin with.
         in_store = pushed.contains(entry.oid) if pushed is not None and cached else None
@@ -191,7 +193,9 @@ def _changed_paths(repo: Repo) -> dict[str, str]:
     changed = {}
     for i in range(0, len(out) - 1, 2):
         code, path = out[i].decode(), out[i + 1].decode(errors="surrogateescape")
-        changed[path] = "deleted" if code == "D" else "modified"
+        if changed.get(path) == "conflict":  # an unmerged path is listed again per stage
+            continue
+        changed[path] = {"D": "deleted", "U": "conflict"}.get(code, "modified")
     return changed
 
 
@@ -217,6 +221,7 @@ def _worktree_state(repo: Repo, entry: PointerEntry) -> str:
 
 
 def status(repo: Repo, as_json: bool) -> int:
+    warn_unless_filter(repo)
     config = Config(repo)
     states = collect(repo, config)
     check = check_upstream(repo, config, [PointerEntry(s.path, s.oid, s.size) for s in states])
@@ -231,6 +236,7 @@ def status(repo: Repo, as_json: bool) -> int:
         "pointer": sum(s.state == "pointer" for s in states),
         "modified": sum(s.state == "modified" for s in states),
         "deleted": sum(s.state == "deleted" for s in states),
+        "conflict": sum(s.state == "conflict" for s in states),
         "not_cached": sum(not s.cached for s in states),
         "not_pushed": sum(s.pushed is False for s in states),
     }
@@ -247,7 +253,8 @@ def status(repo: Repo, as_json: bool) -> int:
     print(f"{totals['files']} data files, {human_bytes(totals['bytes'])}: "
           f"{totals['present']} present, {totals['pointer']} pointers only, "
           f"{totals['modified']} modified, {totals['deleted']} deleted, "
-          f"{totals['not_cached']} not in cache, {totals['not_pushed']} not pushed")
+          + (f"{totals['conflict']} in conflict, " if totals["conflict"] else "")
+          + f"{totals['not_cached']} not in cache, {totals['not_pushed']} not pushed")
     if totals["pointer"]:
         print("run `git data pull` to fetch the files that are pointers only")
     message = None if check is None else _describe_check(check)

@@ -1,5 +1,7 @@
 """`git data track` / `untrack` / `add`: ``.gitattributes`` lines that route paths through
-the data filter, written so plain `git add` does the rest."""
+the data filter, written so plain `git add` does the rest. The file is staged at once, and
+left uncommitted it is named: until it is committed, a clone (or a teammate's pull) stores
+the matching files in git as they are."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from pathlib import Path
 from .. import safeio
 from ..errors import FatalError
 from ..gitrepo import Repo
-from ..progress import note
+from ..progress import note, warn
 
 ATTRS = "filter=data diff=data merge=data -text"
 ATTRIBUTES_FILE = ".gitattributes"
@@ -69,12 +71,37 @@ def track(repo: Repo, patterns: list[str]) -> int:
             note("no patterns are tracked; add one with `git data track \"*.csv\"`")
         for pattern in current:
             print(pattern)
+        if current:
+            _warn_uncommitted(repo)
         return 0
     added = _add_patterns(repo, [quote_pattern(p) for p in patterns])
     for pattern in added:
         note(f"tracking {pattern}")
     _touch_mismatched_files(repo)
+    _stage_attributes(repo)
     return 0
+
+
+def _stage_attributes(repo: Repo) -> None:
+    """`git add .gitattributes` (as `git lfs track` leaves it for the user to, and then they
+    forget), then name it while it is uncommitted."""
+    try:
+        repo.git("add", "--", ATTRIBUTES_FILE)
+    except FatalError as exc:  # ignored by a .gitignore, say: the file itself is written
+        warn(f"could not stage {ATTRIBUTES_FILE} ({exc}); `git add` it yourself")
+        return
+    _warn_uncommitted(repo)
+
+
+def _warn_uncommitted(repo: Repo) -> None:
+    state = repo.git("status", "--porcelain", "-z", "--", ATTRIBUTES_FILE,
+                     check=False).decode(errors="replace")
+    if not state:
+        return
+    staged = state[:1] not in (" ", "?")
+    warn(f"{ATTRIBUTES_FILE} is {'staged but ' if staged else ''}not committed: commit it "
+         f"(`git commit {ATTRIBUTES_FILE}` or with the data) so clones store these files as "
+         "data too")
 
 
 def _add_patterns(repo: Repo, quoted: list[str]) -> list[str]:
@@ -110,6 +137,7 @@ def untrack(repo: Repo, patterns: list[str]) -> int:
     for pattern in removed:
         note(f"untracked {pattern}; `git add` stores matching files in git again")
     _touch_mismatched_files(repo)
+    _stage_attributes(repo)
     return 0
 
 

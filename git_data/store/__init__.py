@@ -241,9 +241,11 @@ class Store:
         (unverified) or its error."""
         raise NotImplementedError(f"{self.describe()} has no bulk download")
 
-    def download_to(self, oid: str, size: int, fd: int) -> None:
+    def download_to(self, oid: str, size: int, fd: int,
+                    on_bytes: Callable[[int], None] | None = None) -> None:
         """(``capabilities.ranged_get``) Fetch a large object into the empty file ``fd``
-        (owned and closed by this call) as concurrent ranges."""
+        (owned and closed by this call) as concurrent ranges; ``on_bytes`` hears each
+        chunk's length."""
         raise NotImplementedError(f"{self.describe()} has no ranged download")
 
     def copy_object(self, source: Store, oid: str, size: int) -> None:

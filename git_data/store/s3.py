@@ -504,7 +504,8 @@ class S3Store(Store):
             return exc
         return exc if isinstance(exc, StoreError) else self.error(exc)
 
-    def download_to(self, oid: str, size: int, fd: int) -> None:
+    def download_to(self, oid: str, size: int, fd: int,
+                    on_bytes: Callable[[int], None] | None = None) -> None:
         """Fetch a large object of ``size`` bytes (the caller has checked that size against
         the store's) into the open, empty file ``fd`` (which this call owns from then on and
         closes) as concurrent ranged GETs written at their offsets: one stream alone does not
@@ -515,7 +516,8 @@ class S3Store(Store):
         The first failing range cancels the others and waits until every one has stopped
         before the file is closed, and all writes go through a :class:`_RangeFile`, which owns
         its descriptor: a late write raises instead of landing in whichever file has reused
-        the number (another download's object, say)."""
+        the number (another download's object, say). ``on_bytes`` hears each chunk's length
+        once written (from the event loop's thread: progress, see transfer.py)."""
         target = _RangeFile(fd, size)  # first: whatever fails below, the file is closed
 
         async def part(start: int) -> None:
@@ -534,6 +536,8 @@ class S3Store(Store):
                                              f"{start}-{end - 1} of {key}")
                     target.write_at(chunk, offset)
                     offset += len(chunk)
+                    if on_bytes is not None:
+                        on_bytes(len(chunk))
             if offset != end:
                 raise ConnectionError(f"short read of {key} bytes {start}-{end - 1}")
 
