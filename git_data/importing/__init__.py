@@ -25,6 +25,7 @@ left is no longer clean.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -89,7 +90,7 @@ class Importer:
         algo, expected = digest.split(":", 1)
         with self.cache.writer(self.algo) as writer:
             checker = writer.hasher if algo == self.algo and check is None else (
-                check() if check else hashing.new_hasher(algo))
+                check() if check else hashlib.new(algo))
             total = _copy_into(stream, writer, checker, writer.hasher is checker)
             if total != size:
                 writer.abort()
@@ -242,12 +243,13 @@ def commit(repo: Repo, tree: str, parent: str, message: str) -> str:
 def apply(repo: Repo, importer: Importer, old: str, new: str) -> tuple[int, int]:
     """Move the index and the work tree from commit ``old`` to ``new`` (HEAD is already
     ``new``): changed entries set in the index, changed files written through safeio, data
-    files from the cache. Returns the
-    data files written and their bytes."""
+    files from the cache. Returns the data files written (empty ones included) and their
+    bytes."""
     changes = _changes(repo, old, new)
     blobs = read_blobs(repo, [sha for mode, sha, _ in changes.values() if mode != "-"])
     data: list[PointerEntry] = []
     plain: list[str] = []
+    empty = 0
     _set_index(repo, changes)
     for path, (mode, sha, _) in sorted(changes.items()):
         parts = safeio.relative_parts(path)
@@ -262,6 +264,7 @@ def apply(repo: Repo, importer: Importer, old: str, new: str) -> tuple[int, int]
             data.append(PointerEntry(path, parsed.oid, parsed.size))
         else:
             plain.append(path)
+            empty += not content  # an imported empty file stays an empty file
         _write(repo.root, parts, content, 0o755 if mode == "100755" else 0o644)
     if plain:  # their stat data: small files, hashed by git
         repo.git("update-index", "-q", "-z", "--stdin",
@@ -270,7 +273,7 @@ def apply(repo: Repo, importer: Importer, old: str, new: str) -> tuple[int, int]
     if missing:
         raise FatalError(f"{missing} imported file(s) are not in the cache; run the import "
                          "again")
-    return len(data), sum(e.size for e in data)
+    return len(data) + empty, sum(e.size for e in data)
 
 
 def _set_index(repo: Repo, changes: dict[str, tuple[str, str, int]]) -> None:
@@ -346,7 +349,7 @@ def finish_commit(repo: Repo, importer: Importer, kind: str, head: str,
         tree, files = plan_tree()
         if tree == repo.git_text("rev-parse", f"{head}^{{tree}}"):
             clear_marker(repo)
-            note(f"nothing to import from {kind}: no {kind} files in HEAD")
+            note(f"nothing to import from {kind}: HEAD has nothing left to convert")
             return 0
         new = commit(repo, tree, head, message)
         write_marker(repo, kind, head, new)
