@@ -4,6 +4,7 @@ made here (git-lfs from the system, `apt-get install git-lfs`; DVC from the test
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -12,8 +13,6 @@ from pathlib import Path
 
 import pytest
 from conftest import Repo, random_bytes
-
-pytest.importorskip("yaml", reason="PyYAML (a git-data dependency) is not installed")
 
 
 def _tool(name: str) -> str | None:
@@ -25,7 +24,10 @@ def _tool(name: str) -> str | None:
 LFS = _tool("git-lfs")
 DVC = _tool("dvc")
 needs_lfs = pytest.mark.skipif(LFS is None, reason="git-lfs is not installed (make apt)")
-needs_dvc = pytest.mark.skipif(DVC is None, reason="dvc is not installed (pip install .[test])")
+HAS_YAML = importlib.util.find_spec("yaml") is not None
+needs_yaml = pytest.mark.skipif(not HAS_YAML, reason="PyYAML (a dependency) is not installed")
+needs_dvc = pytest.mark.skipif(DVC is None or not HAS_YAML,
+                               reason="dvc or PyYAML is not installed (pip install .[test])")
 
 FILES = {"a.bin": random_bytes(3 << 20, 1), "data/b.bin": random_bytes(5000, 2),
          "data/deep/c.bin": b"small\n", "readme.txt": b"plain text, not lfs\n"}
@@ -249,6 +251,7 @@ def test_dvc_corrupt_object_is_refused_by_name(tmp_path: Path) -> None:
     assert (repo.path / "images.dvc").exists()
 
 
+@needs_yaml
 def test_dvc2_layout_and_crlf_md5_are_read(tmp_path: Path) -> None:
     """A DVC 2 repository, made by hand as DVC 2 leaves it: objects at .dvc/cache/ab/cdef…,
     no ``hash: md5`` field, and a text file's md5 taken with CR LF read as LF."""
@@ -269,6 +272,7 @@ def test_dvc2_layout_and_crlf_md5_are_read(tmp_path: Path) -> None:
     assert not (repo.path / "t.csv.dvc").exists()
 
 
+@needs_yaml
 @pytest.mark.parametrize("path", ["../outside", "/etc/passwd", "a/../../b"])
 def test_dvc_paths_that_leave_the_repository_are_refused(tmp_path: Path, path: str) -> None:
     repo = Repo(tmp_path / "repo")
@@ -282,3 +286,28 @@ def test_dvc_paths_that_leave_the_repository_are_refused(tmp_path: Path, path: s
     assert proc.returncode == 1 and "refusing path" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert not (tmp_path / "outside").exists()
+
+
+def test_lfs_attribute_lines_become_git_data_lines() -> None:
+    from git_data.importing import rewrite_lfs_attributes
+
+    text = (b"# comment filter=lfs\r\n*.bin filter=lfs diff=lfs merge=lfs -text\r\n"
+            b'"my data/*.psd" filter=lfs diff=lfs merge=lfs lockable\n*.txt text\n')
+    assert rewrite_lfs_attributes(text) == (
+        b"# comment filter=lfs\r\n*.bin filter=data diff=data merge=data -text\r\n"
+        b'"my data/*.psd" filter=data diff=data merge=data -text\n*.txt text\n')
+    assert rewrite_lfs_attributes(rewrite_lfs_attributes(text)) == rewrite_lfs_attributes(text)
+
+
+def test_dvc2_md5_ignores_cr_before_lf_across_chunks() -> None:
+    from git_data.importing.dvc import _LegacyMd5
+
+    data = b"a\r\nb\r\n\r"
+    want = hashlib.md5(data.replace(b"\r\n", b"\n")).hexdigest()
+    hasher = _LegacyMd5(want)
+    for piece in (b"a\r", b"\nb\r", b"\n\r"):  # every CR LF split across two chunks
+        hasher.update(piece)
+    assert hasher.hexdigest() == want
+    raw = _LegacyMd5(hashlib.md5(data).hexdigest())
+    raw.update(data)
+    assert raw.hexdigest() == hashlib.md5(data).hexdigest()
