@@ -311,3 +311,26 @@ def test_dvc2_md5_ignores_cr_before_lf_across_chunks() -> None:
     raw = _LegacyMd5(hashlib.md5(data).hexdigest())
     raw.update(data)
     assert raw.hexdigest() == hashlib.md5(data).hexdigest()
+
+
+@needs_lfs
+def test_lfs_import_killed_after_its_commit_is_finished_by_a_rerun(tmp_path: Path) -> None:
+    """The state a run killed right after moving the branch leaves: HEAD is the new commit,
+    the index and the work tree are still the old one's, and the marker says so."""
+    repo = _lfs_repo(tmp_path / "repo")
+    repo.data("install")
+    old = repo.git("rev-parse", "HEAD").stdout.strip()
+    old_attributes = repo.read(".gitattributes")
+    repo.data("import", "lfs")
+    new = repo.git("rev-parse", "HEAD").stdout.strip()
+    repo.write(".gitattributes", old_attributes)
+    repo.git("read-tree", old)
+    marker = repo.path / ".git" / "data" / "import-pending"
+    marker.write_text(f'{{"kind": "git-lfs", "old": "{old}", "new": "{new}"}}')
+    assert repo.git("status", "--porcelain").stdout != ""
+    proc = repo.data("import", "lfs")
+    assert "finishing the import" in proc.stderr and "imported 3 file(s)" in proc.stderr
+    assert repo.git("rev-parse", "HEAD").stdout.strip() == new
+    assert repo.git("status", "--porcelain").stdout == ""
+    assert not marker.exists()
+    _assert_files(repo, FILES)
