@@ -334,3 +334,38 @@ def test_lfs_import_killed_after_its_commit_is_finished_by_a_rerun(tmp_path: Pat
     assert repo.git("status", "--porcelain").stdout == ""
     assert not marker.exists()
     _assert_files(repo, FILES)
+
+
+@needs_yaml
+def test_dvc_output_under_a_committed_symlink_is_never_written_through(tmp_path: Path) -> None:
+    """A .dvc file whose output lies under a committed symlink to a folder outside, and a
+    committed DVC cache that is a symlink: nothing is read or written through either (the
+    output's folder replaces the link, as in a checkout of the new tree)."""
+    outside = tmp_path / "outside"
+    (outside / "cache" / "ab").mkdir(parents=True)
+    content = b"planted\n"
+    md5 = hashlib.md5(content).hexdigest()
+    (outside / "cache" / md5[:2]).mkdir(exist_ok=True)
+    (outside / "cache" / md5[:2] / md5[2:]).write_bytes(content)
+    repo = Repo(tmp_path / "repo")
+    repo.path.mkdir()
+    repo.git("init", "-q")
+    (repo.path / "link").symlink_to(outside)
+    (repo.path / ".dvc").mkdir()
+    (repo.path / ".dvc" / "cache").symlink_to(outside / "cache")
+    repo.write("x.dvc", f"outs:\n- md5: {md5}\n  size: {len(content)}\n  hash: md5\n"
+               "  path: link/file\n".encode())
+    repo.commit_all("evil")
+    repo.data("install")
+    proc = repo.data("import", "dvc", check=False)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert f"md5 {md5} (link/file, from x.dvc) is not in .dvc/cache" in proc.stderr
+    assert not (outside / "file").exists()
+    (repo.path / ".dvc" / "cache").unlink()  # now a real cache: the symlinked folder stays
+    repo.write(f".dvc/cache/{md5[:2]}/{md5[2:]}", content)
+    repo.write(".dvc/.gitignore", b"/cache\n")
+    repo.commit_all("a real cache")
+    repo.data("import", "dvc")  # the output replaces the link, as a checkout would
+    assert not (repo.path / "link").is_symlink() and repo.read("link/file") == content
+    assert not (outside / "file").exists()
+    assert repo.git("status", "--porcelain").stdout == ""
