@@ -89,6 +89,9 @@ def _plan(repo: Repo, importer: Importer, head: str) -> tuple[str, int]:
     _unignore(repo, blobs, outputs, plan)
     _track(repo, blobs, outputs, plan)
     note(f"{len(files)} file(s) in {len(outputs)} DVC output(s)")
+    if any(posixpath.basename(o.source) == "dvc.lock" for o in outputs):
+        note("dvc.yaml still lists the stage outputs now tracked by git-data: DVC refuses "
+             "outputs git tracks, so mark them `cache: false` there")
     return build_tree(repo, head, plan), len(files)
 
 

@@ -234,6 +234,10 @@ def _rewrite(repo: Repo, importer: Importer, head: str, marker: dict[str, str] |
         files, size = apply(repo, importer, old, new)
     clear_marker(repo)
     note(f"imported {files} file(s) in the work tree, {human_bytes(size)} ({size} bytes)")
+    if everything:
+        note("no branch or tag needs git-lfs now: `git lfs uninstall --local` removes its "
+             "hooks and filter, `rm -rf .git/lfs` its objects (remote refs still hold the "
+             "old history until you push with --force)")
     return 0
 
 
