@@ -51,8 +51,8 @@ def _lfs_repo(path: Path, files: dict[str, bytes] = FILES) -> Repo:
 
 
 def _tree_blobs(repo: Repo, rev: str = "HEAD") -> dict[str, str]:
-    out = repo.git("ls-tree", "-r", "--name-only", rev).stdout.split()
-    return {p: repo.git("show", f"{rev}:{p}").stdout for p in out}
+    out = repo.git("ls-tree", "-r", "-z", "--name-only", rev).stdout.split("\0")
+    return {p: repo.git("show", f"{rev}:{p}").stdout for p in out if p}
 
 
 def _assert_files(repo: Repo, files: dict[str, bytes]) -> None:
@@ -101,7 +101,7 @@ def test_lfs_rewrite_everything_keeps_sha256_oids(tmp_path: Path) -> None:
     repo = _lfs_repo(tmp_path / "repo")
     repo.git("tag", "v1")
     repo.git("checkout", "-q", "-b", "side")
-    side = {"side.bin": random_bytes(70_000, 3)}
+    side = {"side.bin": random_bytes(70_000, 3), 'data/ünï "code".bin': b"quoted\n"}
     for name, content in side.items():
         repo.write(name, content)
     repo.commit_all("side data\n\nwith a body")
@@ -124,7 +124,7 @@ def test_lfs_rewrite_everything_keeps_sha256_oids(tmp_path: Path) -> None:
     repo.data("import", "lfs", "--rewrite", "--everything", "--keep-sha256")
     assert repo.git("rev-parse", "HEAD").stdout == head  # nothing left: the same commits
     repo.git("checkout", "-q", "side")
-    assert repo.read("side.bin") == side["side.bin"]
+    _assert_files(repo, side)
 
 
 @needs_lfs
@@ -368,4 +368,41 @@ def test_dvc_output_under_a_committed_symlink_is_never_written_through(tmp_path:
     repo.data("import", "dvc")  # the output replaces the link, as a checkout would
     assert not (repo.path / "link").is_symlink() and repo.read("link/file") == content
     assert not (outside / "file").exists()
+    assert repo.git("status", "--porcelain").stdout == ""
+
+
+@needs_lfs
+def test_lfs_rewrite_of_the_current_branch_leaves_other_branches(tmp_path: Path) -> None:
+    repo = _lfs_repo(tmp_path / "repo")
+    repo.git("checkout", "-q", "-b", "side")
+    repo.write("side.bin", b"side\n")
+    repo.commit_all("side")
+    repo.git("checkout", "-q", "main")
+    # a pointer committed under a path no filter=lfs line covers stays as it is
+    stray = repo.git("show", "HEAD:data/b.bin").stdout.encode()
+    repo.write("notes/pointer.txt", stray)
+    repo.commit_all("a pointer as plain text")
+    repo.data("install")
+    proc = repo.data("import", "lfs", "--rewrite", "nosuchbranch", check=False)
+    assert proc.returncode == 1 and "nosuchbranch" in proc.stderr
+    repo.data("import", "lfs", "--rewrite")
+    assert "git-data/1" in repo.git("show", "main~1:a.bin").stdout
+    assert "git-lfs" in repo.git("show", "side:a.bin").stdout
+    assert repo.read("notes/pointer.txt") == stray
+    assert repo.git("show", "HEAD:notes/pointer.txt").stdout.encode() == stray
+    _assert_files(repo, FILES)
+    assert repo.git("status", "--porcelain").stdout == ""
+
+
+@needs_lfs
+def test_lfs_pointer_outside_lfs_patterns_is_left_alone(tmp_path: Path) -> None:
+    repo = _lfs_repo(tmp_path / "repo")
+    stray = repo.git("show", "HEAD:data/b.bin").stdout.encode()
+    repo.write("notes/pointer.txt", stray)
+    repo.commit_all("a pointer as plain text")
+    repo.data("install")
+    proc = repo.data("import", "lfs")
+    assert "notes/pointer.txt" in proc.stderr and "left as it is" in proc.stderr
+    assert repo.read("notes/pointer.txt") == stray
+    assert repo.git("show", "HEAD:notes/pointer.txt").stdout.encode() == stray
     assert repo.git("status", "--porcelain").stdout == ""

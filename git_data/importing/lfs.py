@@ -13,6 +13,7 @@ are copied into the cache (see importing/__init__.py).
 
 from __future__ import annotations
 
+import codecs
 import subprocess
 from pathlib import Path
 from typing import BinaryIO
@@ -20,7 +21,7 @@ from typing import BinaryIO
 from .. import pointer
 from ..errors import FatalError
 from ..gitrepo import Repo
-from ..progress import Progress, human_bytes, note
+from ..progress import Progress, human_bytes, note, warn
 from . import (
     Importer,
     Plan,
@@ -158,11 +159,14 @@ def _lfs_pointers(repo: Repo, entries: dict[str, tuple[str, int]]
 def _plan_head(repo: Repo, importer: Importer, head: str) -> tuple[str, int]:
     blobs = tree_blobs(repo, head)
     found = _lfs_pointers(repo, {sha: (path, size) for path, (_, sha, size) in blobs.items()})
+    routed = _routed_to_lfs(repo, [p for p, (_, sha, _) in blobs.items() if sha in found])
+    found = {sha: entry for sha, entry in found.items()
+             if any(blobs[p][1] == sha for p in routed)}
     new_blobs = convert(repo, importer, found, [])
     plan = Plan()
-    for path, (mode, sha, _) in blobs.items():
-        if sha in new_blobs:
-            plan.writes[path] = (mode, new_blobs[sha])
+    for path in routed:
+        mode, sha, _ = blobs[path]
+        plan.writes[path] = (mode, new_blobs[sha])
     attributes = {path: (mode, sha) for path, (mode, sha, size) in blobs.items()
                   if path.rsplit("/", 1)[-1] == ATTRIBUTES and size <= MAX_ATTRIBUTES}
     texts = read_blobs(repo, [sha for _, sha in attributes.values()])
@@ -171,6 +175,24 @@ def _plan_head(repo: Repo, importer: Importer, head: str) -> tuple[str, int]:
         if rewritten != texts.get(sha, b""):
             plan.writes[path] = (mode, write_blob(repo, rewritten))
     return build_tree(repo, head, plan), len(found)
+
+
+def _routed_to_lfs(repo: Repo, paths: list[str]) -> list[str]:
+    """The paths among these that .gitattributes sends through git-lfs's filter (so through
+    git-data's once the lines are rewritten); a pointer committed elsewhere stays as it is
+    (the work tree is HEAD's, so its attributes are HEAD's)."""
+    if not paths:
+        return []
+    out = repo.git("check-attr", "-z", "--stdin", "filter",
+                   input=b"".join(p.encode(errors="surrogateescape") + b"\0" for p in paths))
+    fields = out.split(b"\0")
+    routed = [fields[i].decode(errors="surrogateescape") for i in range(0, len(fields) - 2, 3)
+              if fields[i + 2] == b"lfs"]
+    if len(routed) < len(paths):
+        left = sorted(set(paths) - set(routed))
+        warn(f"{left[0]} (and {len(left) - 1} more) holds a git-lfs pointer but no "
+             "filter=lfs line covers it; left as it is")
+    return routed
 
 
 # ----- history ------------------------------------------------------------------------------
@@ -217,11 +239,13 @@ def _rewrite(repo: Repo, importer: Importer, head: str, marker: dict[str, str] |
     if marker is None or head == old:
         refs = _refs(repo, revs, everything)
         found = _history_pointers(repo, refs)
+        routed, needed = _routed_history(repo, refs, set(found))
+        found = {sha: entry for sha, entry in found.items() if sha in needed}
         fetch = ["--all"] if everything else ([_remote(repo), *refs] if _remote(repo) else [])
         new_blobs = convert(repo, importer, found, fetch)
         write_marker(repo, kind, old, "")
         before = _ref_values(repo, refs)
-        _fast_rewrite(repo, refs, new_blobs)
+        _fast_rewrite(repo, refs, _Filter(repo, new_blobs, routed))
         after = _ref_values(repo, refs)
         for ref, sha in before.items():
             if after.get(ref) != sha:
@@ -257,19 +281,79 @@ def _ref_values(repo: Repo, refs: list[str]) -> dict[str, str]:
     return dict(line.split(" ", 1) for line in out.splitlines() if " " in line)
 
 
-def _fast_rewrite(repo: Repo, refs: list[str], new_blobs: dict[str, str]) -> None:
+EXPORT = ["git", "fast-export", "--no-data", "--signed-tags=strip",
+          "--tag-of-filtered-object=rewrite", "--use-done-feature", "--reencode=no"]
+
+
+class _Filter:
+    """What happens to each ``M <mode> <blob> <path>`` line of the stream: a git-lfs pointer
+    blob at a path routed to git-lfs becomes its git-data pointer blob, a .gitattributes
+    blob its rewritten text; ``collect`` instead only notes (path, blob) of pointer blobs."""
+
+    def __init__(self, repo: Repo, new_blobs: dict[str, str], routed: set[bytes]) -> None:
+        self.repo = repo
+        self.new_blobs = new_blobs
+        self.routed = routed
+        self.attributes: dict[str, str] = {}
+        self.collect: set[str] | None = None  # pointer blobs whose paths are gathered
+        self.seen: dict[bytes, set[str]] = {}
+
+    def filemodify(self, line: bytes) -> bytes:
+        _, mode, sha, path = line.rstrip(b"\n").split(b" ", 3)
+        blob = sha.decode()
+        if self.collect is not None:
+            if blob in self.collect:
+                self.seen.setdefault(path, set()).add(blob)
+            return line
+        if blob in self.new_blobs and path in self.routed:
+            return b"M %s %s %s\n" % (mode, self.new_blobs[blob].encode(), path)
+        if path.rsplit(b"/", 1)[-1].strip(b'"') == ATTRIBUTES.encode() and mode != b"160000":
+            if blob not in self.attributes:
+                self.attributes[blob] = _attributes_blob(self.repo, blob)
+            return b"M %s %s %s\n" % (mode, self.attributes[blob].encode(), path)
+        return line
+
+
+def _routed_history(repo: Repo, refs: list[str], pointers: set[str]
+                    ) -> tuple[set[bytes], set[str]]:
+    """A first pass over the stream: the (quoted) paths at which git-lfs pointer blobs are
+    committed that this work tree's .gitattributes routes to git-lfs, and those blobs."""
+    collector = _Filter(repo, {}, set())
+    collector.collect = pointers
+    export = subprocess.Popen([*EXPORT, *refs], cwd=repo.root, stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL)
+    assert export.stdout is not None
+    with export.stdout:
+        _rewrite_stream(export.stdout, _Discard(), collector)
+    if export.wait() != 0:
+        raise FatalError("git fast-export failed; check the refs with `git fsck`")
+    by_path = {_unquote(p): p for p in collector.seen}
+    routed = {by_path[p] for p in _routed_to_lfs(repo, sorted(by_path))}
+    return routed, {blob for p in routed for blob in collector.seen[p]}
+
+
+def _unquote(path: bytes) -> str:
+    """A path as fast-export writes it: C-quoted (octal bytes) when it needs quoting."""
+    if path.startswith(b'"') and path.endswith(b'"'):
+        path = codecs.escape_decode(path[1:-1])[0]  # type: ignore[attr-defined]
+    return path.decode(errors="surrogateescape")
+
+
+class _Discard:
+    def write(self, data: bytes) -> int:
+        return len(data)
+
+
+def _fast_rewrite(repo: Repo, refs: list[str], rewriter: _Filter) -> None:
     """fast-export | point filemodify lines at the new blobs | fast-import."""
-    export = subprocess.Popen(
-        ["git", "fast-export", "--no-data", "--signed-tags=strip",
-         "--tag-of-filtered-object=rewrite", "--use-done-feature", "--reencode=no", *refs],
-        cwd=repo.root, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    export = subprocess.Popen([*EXPORT, *refs], cwd=repo.root, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE)
     imp = subprocess.Popen(["git", "fast-import", "--quiet", "--force"], cwd=repo.root,
                            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                            stderr=subprocess.PIPE)
     assert export.stdout is not None and imp.stdin is not None
-    attributes: dict[str, str] = {}
     try:
-        _rewrite_stream(repo, export.stdout, imp.stdin, new_blobs, attributes)
+        _rewrite_stream(export.stdout, imp.stdin, rewriter)
     finally:
         imp.stdin.close()
         export.stdout.close()
@@ -281,9 +365,8 @@ def _fast_rewrite(repo: Repo, refs: list[str], new_blobs: dict[str, str]) -> Non
                          "; no ref was changed unless git says so, run the import again")
 
 
-def _rewrite_stream(repo: Repo, source: BinaryIO, sink: BinaryIO, new_blobs: dict[str, str],
-                    attributes: dict[str, str]) -> None:
-    """Copy a fast-export stream, rewriting ``M <mode> <blob> <path>`` lines. ``data``
+def _rewrite_stream(source: BinaryIO, sink: BinaryIO | _Discard, rewriter: _Filter) -> None:
+    """Copy a fast-export stream, passing ``M`` lines through the filter. ``data``
     payloads (messages) are copied by their length, never parsed as commands."""
     while line := source.readline():
         if line.startswith(b"data "):
@@ -297,21 +380,8 @@ def _rewrite_stream(repo: Repo, source: BinaryIO, sink: BinaryIO, new_blobs: dic
                 size -= len(chunk)
             continue
         if line.startswith(b"M "):
-            line = _filemodify(repo, line, new_blobs, attributes)
+            line = rewriter.filemodify(line)
         sink.write(line)
-
-
-def _filemodify(repo: Repo, line: bytes, new_blobs: dict[str, str],
-                attributes: dict[str, str]) -> bytes:
-    _, mode, sha, path = line.rstrip(b"\n").split(b" ", 3)
-    blob = sha.decode()
-    if blob in new_blobs:
-        return b"M %s %s %s\n" % (mode, new_blobs[blob].encode(), path)
-    if path.rsplit(b"/", 1)[-1].strip(b'"') == ATTRIBUTES.encode() and mode != b"160000":
-        if blob not in attributes:
-            attributes[blob] = _attributes_blob(repo, blob)
-        return b"M %s %s %s\n" % (mode, attributes[blob].encode(), path)
-    return line
 
 
 def _attributes_blob(repo: Repo, sha: str) -> str:
