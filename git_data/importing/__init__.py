@@ -53,12 +53,11 @@ ZERO = "0" * 40
 
 @dataclass
 class Plan:
-    """What one import changes: path -> (mode, blob sha) to write, paths to remove, and
-    the data files among them (path -> pointer), for the counts and the work tree."""
+    """What one import changes in a tree: path -> (mode, blob sha) to write, and paths to
+    remove."""
 
     writes: dict[str, tuple[str, str]] = field(default_factory=dict)
     remove: set[str] = field(default_factory=set)
-    data: dict[str, pointer.Pointer] = field(default_factory=dict)
 
 
 class Importer:
@@ -168,8 +167,9 @@ def _read_marker(repo: Repo) -> dict[str, str] | None:
         data = json.loads(head or b"null")
     except ValueError:
         return None
-    if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
-        return None
+    if not isinstance(data, dict) or not all(isinstance(data.get(k), str)
+                                             for k in ("kind", "old", "new")):
+        return None  # torn or foreign: ignored, and the work tree must be clean
     return data
 
 
@@ -346,7 +346,7 @@ def finish_commit(repo: Repo, importer: Importer, kind: str, head: str,
     if marker is not None and head == marker["new"]:
         old, new = marker["old"], head
     else:
-        tree, files = plan_tree()
+        tree, _ = plan_tree()
         if tree == repo.git_text("rev-parse", f"{head}^{{tree}}"):
             clear_marker(repo)
             note(f"nothing to import from {kind}: HEAD has nothing left to convert")
