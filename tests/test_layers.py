@@ -26,7 +26,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("commands", ("commands",)),
     # what the commands, the filter and the hooks do
     ("operations", ("filter", "hooks", "shims", "direct", "push", "fetch", "copy",
-                    "materialize", "storecheck", "insight", "stats", "runner",
+                    "materialize", "storecheck", "insight", "stats", "importing", "runner",
                     # the host side of runs: the standard library and folderstore, layout,
                     # retry, pointer, errors, safeio (tests/test_runner_host_imports.py)
                     "runner.host")),
@@ -35,7 +35,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("storage", ("cache", "store", "transfer", "folderstore")),
     # used by all: trusted reads and writes, errors, output, git, formats
     ("base", ("config", "safeio", "errors", "progress", "hashing", "pointer", "gitrepo",
-              "appendlog", "indexfile", "written", "selection", "layout", "retry")),
+              "appendlog", "indexfile", "written", "selection", "layout", "retry",
+              "attributes")),
 ]
 
 # Modules whose own imports are not checked yet (imports *into* them still are): none.
@@ -45,7 +46,8 @@ EXEMPT: dict[str, str] = {}
 def layer_of(module: str) -> tuple[int, str]:
     """(rank: 0 is the top, the unit the module belongs to) by the longest matching name."""
     parts = module.split(".")
-    for end in range(len(parts), 0, -1):
+    # the package root only for itself: a module named in no layer must not fall back to it
+    for end in range(len(parts), 1 if len(parts) > 1 else 0, -1):
         name = ".".join(parts[1:end]) or "git_data"
         for rank, (_, units) in enumerate(LAYERS):
             if name in units:

@@ -542,3 +542,33 @@ def diff_cmd(args: tuple[str, ...], no_stats: bool) -> int:
     from ..commands.data_history import diff as run
 
     return run(_repo(), list(args), not no_stats)
+
+
+# ----- import from git-lfs and DVC (git_data.importing) -----
+@cli.group("import")
+def import_group() -> None:
+    """Turn a git-lfs or DVC repository into a git-data one."""
+
+
+@import_group.command("lfs")
+@click.argument("revs", nargs=-1, metavar="[REV]...")
+@click.option("--rewrite", is_flag=True,
+              help="Rewrite history (the current branch, REV..., or --everything) like "
+                   "`git lfs migrate import`, instead of adding one commit.")
+@click.option("--everything", is_flag=True, help="With --rewrite: every branch and tag.")
+@click.option("--keep-sha256", is_flag=True,
+              help="Keep git-lfs's sha256 oids (git-data pointers `oid sha256:`).")
+def import_lfs_cmd(revs: tuple[str, ...], rewrite: bool, everything: bool,
+                   keep_sha256: bool) -> int:
+    """git-lfs pointers and .gitattributes become git-data's, objects checked on the way."""
+    from ..importing.lfs import import_lfs
+
+    return import_lfs(_repo(), list(revs), everything, rewrite, keep_sha256)
+
+
+@import_group.command("dvc")
+def import_dvc_cmd() -> int:
+    """DVC outputs (.dvc files, dvc.lock) become files tracked by git-data."""
+    from ..importing.dvc import import_dvc
+
+    return import_dvc(_repo())

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from .. import safeio
+from ..attributes import escape_glob, quote_pattern
 from ..errors import FatalError
 from ..gitrepo import Repo
 from ..progress import note, warn
@@ -20,21 +21,6 @@ ATTRIBUTES_FILE = ".gitattributes"
 
 def _attributes_path(repo: Repo) -> Path:
     return repo.root / ATTRIBUTES_FILE
-
-
-def quote_pattern(pattern: str) -> str:
-    """gitattributes needs C-style quotes for patterns with spaces or special bytes."""
-    if pattern and all(c not in pattern for c in ' \t"\\\n') and pattern.isprintable():
-        return pattern
-    escaped = (pattern.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-               .replace("\t", "\\t"))
-    return f'"{escaped}"'
-
-
-def escape_glob(path: str) -> str:
-    """A literal path as a gitattributes pattern that matches only itself."""
-    out = "".join(f"\\{c}" if c in "*?[]\\" else c for c in path)
-    return "/" + out if not out.startswith("/") else out
 
 
 def _read_attributes(repo: Repo) -> str | None:
