@@ -54,6 +54,12 @@ class Group(click.Group):
         super().__init__(*args, **kwargs)
         _add_quiet(self)
 
+    def make_context(self, info_name: str | None, args: list[str],
+                     parent: click.Context | None = None, **extra: Any) -> click.Context:
+        if parent is None:  # each run starts loud (tests call main() in one process)
+            progress.set_quiet(False)
+        return super().make_context(info_name, args, parent, **extra)
+
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-q", "--quiet", is_flag=True, expose_value=False, callback=_set_quiet,
