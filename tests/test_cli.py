@@ -14,9 +14,16 @@ from pathlib import Path
 import click
 import pytest
 
-from git_data.cli.main import cli
-from git_data.cli.manpages import install, pages
+import git_data.cli
 from tests.conftest import ROOT, Repo, make_repo, populate, random_bytes, store_objects
+
+ENTRY = git_data.cli.main
+from git_data.cli.main import cli  # noqa: E402
+from git_data.cli.manpages import install, pages  # noqa: E402
+
+# Importing the submodule git_data.cli.main rebinds the package's `main` (the entry point
+# other test modules import with `from git_data.cli import main`): put it back.
+git_data.cli.main = ENTRY  # type: ignore[assignment]
 
 MAIN_COMMANDS = ("install", "track", "add", "status", "push", "fetch", "pull", "clone",
                  "remote", "ls-remote", "fsck", "gc", "run", "stats", "log", "diff", "help")
