@@ -202,7 +202,7 @@ def show(root: click.Group, words: list[str]) -> int:
         cmd, name = found, words[0]
     page = pages(root)["git-data.1" if not name else f"git-data-{name}.1"]
     man = shutil.which("man")
-    if man and not os.environ.get("GIT_DATA_HELP_TEXT"):
+    if man:
         proc = subprocess.run([man, "-l", "-"], input=page.encode(), check=False)
         if proc.returncode == 0:
             return 0
