@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 APT_PACKAGES := git git-lfs openssh-server openssh-client chromium
 
-.PHONY: demo test venv deps apt lint bench bench-quick hooks clean
+.PHONY: demo test venv deps apt lint bench bench-quick hooks man clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,9 +22,15 @@ EDITABLE = $(BIN)/pip install -q -e $(1) --config-settings editable_mode=compat 
 
 WITH_EXTRAS := .[test,stats]
 
+# Manual pages for `man git-data`, `git data --help` and `git help data`: man looks in
+# <venv>/share/man for <venv>/bin on PATH. A wheel installs them as data files; an editable
+# install does not, so they are written here from the command tree.
+MANPAGES = $(BIN)/python -m git_data.cli.manpages $(VENV)/share/man/man1
+
 venv: $(BIN)/python
 	$(call EDITABLE,.)
 	$(BIN)/python -m compileall -q git_data
+	$(MANPAGES)
 
 demo: venv
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/demo.sh
@@ -39,6 +45,7 @@ apt:
 deps: $(BIN)/python apt
 	$(call EDITABLE,'$(WITH_EXTRAS)')
 	$(BIN)/python -m compileall -q git_data
+	$(MANPAGES)
 
 test: deps
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m ruff check git_data tests benchmarks
@@ -52,6 +59,11 @@ bench-quick: venv
 
 hooks:
 	$(PYTHON) scripts/render-hooks.py
+
+# The committed pages a wheel carries (tests/test_cli.py fails when they are out of date).
+man: venv
+	rm -f man/man1/git-data*.1
+	$(BIN)/python -m git_data.cli.manpages man/man1
 
 clean:
 	rm -rf $(VENV) build *.egg-info

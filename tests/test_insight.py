@@ -98,7 +98,7 @@ def test_stats_streams_from_the_store_without_filling_the_cache(team, gd) -> Non
     code, out, err = gd("stats", "data/people.csv", "--rev", "HEAD", "--json", "--recompute")
     assert code == 0, err
     assert json.loads(out)["rows"] == 300
-    assert f"computed from store origin ({(bare / 'data').as_uri()})" in err
+    assert f"computed from store embedded:origin ({(bare / 'data').as_uri()})" in err
     assert cached(repo) == []  # streamed and verified, not downloaded
 
 
@@ -115,7 +115,7 @@ def test_a_corrupt_store_object_is_refused(team, gd) -> None:
     stored.write_bytes(stored.read_bytes().replace(b"Oslo", b"Oslx"))
     code, out, err = gd("stats", "data/people.csv", "--rev", "HEAD")
     assert code == 1 and out == ""
-    assert "data/people.csv@HEAD from origin" in err and "do not match" in err
+    assert "data/people.csv@HEAD from embedded:origin" in err and "do not match" in err
     assert len(err.strip().splitlines()) == 1
 
 

@@ -106,17 +106,23 @@ def remote_list(repo: Repo, as_json: bool) -> int:
     config = Config(repo)
     remotes = configured(config)
     default = default_name(config, remotes)
-    rows = [{"name": r.name, "url": r.url, "default": r.name == default, **r.options}
-            for r in remotes.values()]
+    rows: list[dict[str, object]] = [
+        {"name": r.name, "url": r.url, "default": r.name == default, "embedded": False,
+         **r.options} for r in remotes.values()]
     if not rows:
         found = embedded(repo)
-        if found:
-            rows.append({"name": f"{found.name} (embedded)", "url": found.url, "default": True})
+        if found:  # named embedded:origin, which no data remote called origin collides with
+            rows.append({"name": found.name, "url": found.url, "default": True,
+                         "embedded": True})
     if as_json:
         print(json.dumps(rows, indent=2))
-        return 0
-    for row in rows:
-        print(f"{row['name']}\t{row['url']}{'  (default)' if row['default'] else ''}")
+    for row in [] if as_json else rows:
+        why = "the data/ folder of the git remote, as no data remote is configured"
+        tags = [t for t, on in (("default", row["default"]), (why, row["embedded"])) if on]
+        print(f"{row['name']}\t{row['url']}{'  (' + '; '.join(tags) + ')' if tags else ''}")
+    if not rows:
+        note("no data remotes, and no git remote that is a folder here to keep data in; add "
+             "one with `git data remote add NAME URL --default`")
     return 0
 
 

@@ -6,7 +6,13 @@ allowlist lets it (an endpoint or local folder only where the user's config trus
 per-user git config (``data.remote.NAME.*`` for URLs, endpoints, profiles and secrets that
 must not be shared).
 With no data remote at all, a git remote that is a local path stores its data in
-``<that repository>/data``, so ``git clone /srv/repo.git`` works with no set-up.
+``<that repository>/data``, so ``git clone /srv/repo.git`` works with no set-up. That store
+is named ``embedded:<git remote>`` (``embedded:origin``), never plain ``origin``, so it is
+not mistaken for a data remote a user calls ``origin``.
+
+Names on the command line resolve as git's do: a data remote, a git remote or
+``embedded:NAME``; anything else is one line naming the known ones (``unknown_remote``),
+and ``split_remote`` tells a leading remote from revisions (`git data fetch main`).
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ OPTION_KEYS = ("endpointurl", "region", "profile")
 SECRET_KEYS = ("accesskeyid", "secretaccesskey", "sessiontoken")
 # data.s3.connectTimeout, .readTimeout, .directRequests (or per remote: data.remote.NAME.*)
 TUNING_KEYS = ("connecttimeout", "readtimeout", "directrequests")
+EMBEDDED = "embedded:"  # the name of a git remote's own data/ folder: embedded:origin
 
 
 @dataclass
@@ -131,7 +138,48 @@ def embedded(repo: Repo, git_remote: str = "origin", url: str | None = None,
     if path is None:
         return None
     data = path / "data" if not (path / ".git").exists() else path / ".git" / "data"
-    return Remote(git_remote, data.as_uri())
+    return Remote(EMBEDDED + git_remote, data.as_uri())
+
+
+def git_remotes(repo: Repo) -> list[str]:
+    return repo.git("remote", check=False).decode(errors="replace").split()
+
+
+def is_remote(repo: Repo, config: Config, name: str, embedded_ok: bool = True) -> bool:
+    """``name`` is a data remote, a git remote or (``embedded_ok``) ``embedded:`` one."""
+    if embedded_ok and name.startswith(EMBEDDED) and name not in configured(config):
+        name = name[len(EMBEDDED):]
+    return name in configured(config) or name in git_remotes(repo)
+
+
+def unknown_remote(repo: Repo, config: Config, name: str, also: str = "",
+                   or_revision: bool = False) -> FatalError:
+    """``no data remote 'orign' (data remotes: origin, scratch; git remotes: origin)``."""
+    data = ", ".join(configured(config)) or "none"
+    git = ", ".join(git_remotes(repo)) or "none"
+    if or_revision:
+        return FatalError(f"'{name}' is neither a remote (data remotes: {data}; git remotes: "
+                          f"{git}) nor a revision of this repository; fix the name")
+    return FatalError(f"no data remote '{name}'{also} (data remotes: {data}; git remotes: "
+                      f"{git}); add it with `git data remote add {name} URL` or fix the name")
+
+
+def check_name(repo: Repo, config: Config, name: str | None, embedded_ok: bool = True) -> None:
+    """Refuse a remote name that names nothing, before anything is read or moved."""
+    if name and not is_remote(repo, config, name, embedded_ok):
+        raise unknown_remote(repo, config, name)
+
+
+def split_remote(repo: Repo, config: Config, words: list[str]) -> tuple[str | None, list[str]]:
+    """``[REMOTE] REV...``: the first word is the remote when it names one (as in git, a
+    remote wins over a branch of the same name; write ``--`` before revisions to say they
+    are all revisions), else every word is a revision."""
+    if not words or is_remote(repo, config, words[0]):
+        return (words[0] if words else None), words[1:]
+    if not repo.git("rev-parse", "--verify", "-q", f"{words[0]}^{{commit}}", check=False
+                    ).strip():
+        raise unknown_remote(repo, config, words[0], or_revision=True)
+    return None, words
 
 
 def _git_remote_url(repo: Repo, name: str, config: Config | None) -> str:
@@ -152,6 +200,14 @@ def resolve(repo: Repo, config: Config, name: str | None = None, branch: str | N
     """The store to write to: an explicit name, else the branch's route, else the default,
     else the embedded store of the git remote."""
     remotes = configured(config)
+    if name and name.startswith(EMBEDDED) and name not in remotes:
+        git_remote = name[len(EMBEDDED):]
+        found = embedded(repo, git_remote, git_url, config)
+        if found:
+            return found
+        raise FatalError(f"git remote {git_remote} is not a folder on this machine, so it has "
+                         "no embedded data store; name a data remote (`git data remote "
+                         "list`)")
     routed = None if name else branch_remote(config, branch)
     if routed and routed not in remotes:
         raise FatalError(f"{GITDATA} routes branch '{branch}' to data remote '{routed}', which "
@@ -167,9 +223,8 @@ def resolve(repo: Repo, config: Config, name: str | None = None, branch: str | N
         found = embedded(repo, name, git_url) if git_url else None
         if found:
             return found
-        raise FatalError(f"no data remote named '{name}'; add one with "
-                         f"`git data remote add {name} URL` (known: "
-                         f"{', '.join(remotes) or 'none'})")
+        raise unknown_remote(repo, config, name, " that is not a local-folder git remote"
+                             if git_url else "")
     found = embedded(repo, git_remote or name or "origin", git_url, config)
     if found:
         return found
