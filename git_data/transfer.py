@@ -750,14 +750,3 @@ def filter_fetcher(repo: Repo, config: Config) -> FilterFetcher | None:
     if os.environ.get("GIT_DATA_SKIP_SMUDGE"):
         return None
     return FilterFetcher(repo, config)
-
-
-def pushed_record(repo: Repo, config: Config) -> KnownObjects | None:
-    """What the default store is known to hold, or None when there is no store."""
-    from .store.remotes import resolve
-
-    try:
-        remote = resolve(repo, config, branch=repo.current_branch())
-    except FatalError:
-        return None
-    return KnownObjects(Cache(config.cache_dir), remote.url)

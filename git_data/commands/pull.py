@@ -10,10 +10,12 @@ from ..gitrepo import Repo
 from ..materialize import materialize
 from ..progress import note
 from ..selection import select
+from .install import warn_unless_filter
 
 
 def pull(repo: Repo, remote_name: str | None, include: list[str] | None,
          exclude: list[str] | None, revs: list[str], quiet: bool) -> int:
+    warn_unless_filter(repo)  # without the filter, git would store data files as they are
     config = Config(repo)
     entries = select(repo.index_pointers(), include, exclude)
     if revs:

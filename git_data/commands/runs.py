@@ -67,16 +67,6 @@ def command_text(command: Any) -> str:
     return shlex.join(str(part) for part in command)
 
 
-def exit_text(record: dict[str, Any]) -> str:
-    """How a run ended, never "exit None": its exit code, or that it has none (yet)."""
-    code = record.get("exit_code")
-    if isinstance(code, int):
-        return f"exit {code}"
-    if record.get("status") in records.FINAL:
-        return "no exit code recorded"
-    return "still running"
-
-
 def _when(stamp: Any) -> str:
     return str(stamp or "")[:19].replace("T", " ")
 
@@ -140,7 +130,7 @@ def stop(repo: Repo, run: str, wait_s: float | None = None) -> int:
     while time.monotonic() < deadline:
         record = records.load(store, run_id)
         if record.get("status") in records.FINAL:
-            note(f"run {run_id} {record['status']} ({exit_text(record)})")
+            note(f"run {run_id} {record['status']} ({records.exit_text(record)})")
             return 0
         time.sleep(0.3)
     raise FatalError(f"run {run_id} has not confirmed the stop within {wait_s:.0f}s; its host "

@@ -428,7 +428,7 @@ def attach(transport: Transport, started: list[Started], quiet: bool) -> int:
                              f"{run.run_id} goes on there: `git data logs {run.run_id} "
                              "--follow` to watch it", code=255)
         codes.append(exit_status(end))
-        note(f"run {run.run_id} {end.get('run_status')} (exit {end.get('exit_code')})")
+        note(f"run {run.run_id} {end.get('run_status')} ({records.exit_text(end)})")
     return next((c for c in codes if c != 0), 0)
 
 

@@ -25,6 +25,17 @@ ID_RE = re.compile(r"[0-9]{1,18}")
 FINAL = ("succeeded", "failed", "stopped", "lost")
 
 
+def exit_text(record: dict[str, Any]) -> str:
+    """How a run ended, never "exit None": its exit code, or that it has none (yet). A run
+    record says ``status``; the end frame a host sends says ``run_status``."""
+    code = record.get("exit_code")
+    if isinstance(code, int) and not isinstance(code, bool):
+        return f"exit {code}"
+    if (record.get("status") or record.get("run_status")) in FINAL:
+        return "no exit code recorded"
+    return "still running"
+
+
 def now_iso() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
