@@ -8,6 +8,7 @@ a git command line by hand.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -149,8 +150,9 @@ class Repo:
             memo.update(self._parse_blobs(unknown))
         if self.unreadable:
             self._report_unreadable(candidates)
+        known = memo.known  # every sha here is looked up by now: read it without a call each
         return [PointerEntry(path, p.oid, p.size) for path, sha in candidates
-                if (p := memo.get(sha)) is not None]
+                if (p := known.get(sha)) is not None]
 
     def _report_unreadable(self, candidates: list[tuple[str, str]]) -> None:
         """Pointers this version cannot read are skipped, with one line per process."""
@@ -242,8 +244,10 @@ class Repo:
                 if len(parts) == 2 and int(parts[1]) > pointer.MAX_POINTER_SIZE:
                     large[parts[0].decode()] = None
             memo.update(large)
-        # the same memo reads the small ones, so what it learns is kept whatever their number
-        candidates = [(p, s) for p, s in entries if s not in memo or memo.get(s) is not None]
+        # the same memo reads the small ones, so what it learns is kept whatever their number;
+        # a sha not known yet is a small blob still to read (the lookups above found the rest)
+        known, small = memo.known, _UNREAD
+        candidates = [(p, s) for p, s in entries if known.get(s, small) is not None]
         return self._read_pointers(candidates, memo,
                                    [s for s in unknown if s not in memo])
 
@@ -252,6 +256,12 @@ class Repo:
         if ref.startswith("refs/heads/"):
             return ref[len("refs/heads/"):]
         return None
+
+
+# pointer.is_oid in one match: a memo line is checked when first used, 100,000 at a time
+_OID_RE = re.compile("|".join(f"{algo}:[0-9a-f]{{{length}}}"
+                              for algo, length in pointer.ALGORITHMS.items()))
+_UNREAD = pointer.Pointer("", 0)  # a marker: not a value the memo holds
 
 
 class BlobMemo:
@@ -272,7 +282,7 @@ class BlobMemo:
     def __init__(self, path: Path | None) -> None:
         self.path = path
         self._raw: dict[str, str] = {}
-        self._known: dict[str, pointer.Pointer | None] = {}
+        self.known: dict[str, pointer.Pointer | None] = {}  # the lines looked up so far
         for line in appendlog.complete_lines(path) if path is not None else []:
             sha, sep, rest = line.partition("\t")
             if sep:
@@ -283,22 +293,22 @@ class BlobMemo:
         if rest is None:
             return False
         if rest == "-":
-            self._known[sha] = None
+            self.known[sha] = None
             return True
         oid, _, size = rest.partition("\t")
-        if size.isdigit() and pointer.is_oid(oid):
-            self._known[sha] = pointer.Pointer(oid, int(size))
+        if size.isdigit() and _OID_RE.fullmatch(oid):
+            self.known[sha] = pointer.Pointer(oid, int(size))
             return True
         return False
 
     def __contains__(self, sha: str) -> bool:
-        return sha in self._known or self._lookup(sha)
+        return sha in self.known or self._lookup(sha)
 
     def get(self, sha: str) -> pointer.Pointer | None:
-        return self._known.get(sha) if sha in self else None
+        return self.known.get(sha) if sha in self else None
 
     def update(self, parsed: dict[str, pointer.Pointer | None]) -> None:
-        self._known.update(parsed)
+        self.known.update(parsed)
         if self.path is None or not parsed:
             return
         lines = "".join(f"{sha}\t{p.oid}\t{p.size}\n" if p else f"{sha}\t-\n"

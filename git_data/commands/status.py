@@ -24,7 +24,7 @@ import os
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
-from .. import pointer
+from .. import indexfile, pointer
 from ..cache import Cache
 from ..config import Config
 from ..errors import FatalError
@@ -52,15 +52,38 @@ def collect(repo: Repo, config: Config) -> list[FileState]:
     repo.git("update-index", "-q", "--refresh", check=False)
     changed = _changed_paths(repo)
     pushed = _pushed_records(repo, config)
+    entries, recorded = _staged(repo)
     states = []
-    for entry in repo.index_pointers(each_path_once=True):
+    for entry in entries:
         cached = cache.has(entry.oid)
         # Only a cached object can be unpushed: one we lack came from a store to begin with.
         in_store = pushed.contains(entry.oid) if pushed is not None and cached else None
-        states.append(FileState(entry.path, entry.oid, entry.size,
-                                changed.get(entry.path) or _worktree_state(repo, entry),
-                                cached, in_store))
+        state = changed.get(entry.path) or _worktree_state(repo, entry,
+                                                           recorded.get(entry.path))
+        states.append(FileState(entry.path, entry.oid, entry.size, state, cached, in_store))
     return states
+
+
+def _staged(repo: Repo) -> tuple[list[PointerEntry], dict[str, int]]:
+    """The staged pointers, one per path (as ``index_pointers(each_path_once=True)``), and
+    for stage-0 entries git checks, the work-tree size it recorded: read from the index
+    file itself, where it can be (else from git, with no sizes)."""
+    index = indexfile.entries(repo.index_path, repo.object_format)
+    if index is None:
+        return repo.index_pointers(each_path_once=True), {}
+    best: dict[str, tuple[int, str]] = {}
+    recorded = {}
+    for path, blob, stage, size, unchecked in index:
+        rank = _STAGE_RANK[stage]
+        if path not in best or rank < best[path][0]:
+            best[path] = (rank, blob)
+        if stage == 0 and not unchecked and size:
+            recorded[path] = size
+    return repo.blob_pointers([(path, blob) for path, (_, blob) in best.items()]), recorded
+
+
+# index stages by preference (gitrepo.STAGE_RANK): merged, ours, theirs, the base
+_STAGE_RANK = {0: 0, 2: 1, 3: 2, 1: 3}
 
 
 class _AnyRecord:
@@ -199,10 +222,19 @@ def _changed_paths(repo: Repo) -> dict[str, str]:
     return changed
 
 
-def _worktree_state(repo: Repo, entry: PointerEntry) -> str:
+def _worktree_state(repo: Repo, entry: PointerEntry, recorded: int | None = None) -> str:
     """For a file git sees as unchanged: its clean form is the staged pointer, so it holds
     either the real bytes or the pointer text itself. The size tells them apart, except in
-    the rare case where both have the same length."""
+    the rare case where both have the same length.
+
+    ``recorded``: the size git's index holds for the file. git found the file unchanged,
+    so its size is the one recorded (git compares sizes whatever core.checkStat says): no
+    stat is needed, only the read where the sizes are alike (git keeps 32 bits of them)."""
+    if recorded is not None and entry.size <= 0xFFFFFFFF:
+        if recorded != entry.size:
+            return "pointer"
+        if entry.size > pointer.MAX_POINTER_SIZE:
+            return "present"
     full = os.path.join(repo.root, entry.path)
     try:
         size = os.stat(full).st_size
