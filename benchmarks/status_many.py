@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 from adapters import Ctx, GitData, GitLfs, Tool
-from compare import Runner, bench_env, copy_tree, repo_init
+from compare import Runner, bench_env, compile_git_data, copy_tree, repo_init
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -77,6 +77,7 @@ def timed(argv: list[str], repo: Path, env: dict[str, str]) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    compile_git_data()  # bytecode, as an installed package has it
     root = Path(tempfile.mkdtemp(prefix="git-data-status-", dir=args.workdir))
     try:
         start = time.perf_counter()

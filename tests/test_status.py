@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from conftest import Repo, random_bytes
@@ -167,3 +168,40 @@ def test_status_warns_once_when_the_filter_is_not_configured(repo: Repo) -> None
     assert "1 data files" in proc.stdout
     repo.data("install")
     assert "git data install" not in repo.data("status").stderr
+
+
+def test_status_among_many_clean_files(repo: Repo) -> None:
+    """Among 300 clean files (past the blob memo's threshold), each changed one is reported:
+    edited, deleted, checked out as a pointer, replaced by its pointer text where that is
+    as long as its data (only a read tells them apart), touched only (still present). The
+    same answer from git's listing where status cannot read the index (a split index)."""
+    files = {f"data/f{i:03d}.bin": random_bytes(1000 if i % 2 else 71, seed=i)
+             for i in range(300)}
+    for name, content in files.items():
+        repo.write(name, content)
+    repo.commit_all()
+    pointer_text = repo.git("show", "HEAD:data/f000.bin").stdout.encode()
+    assert len(pointer_text) == 71  # as long as its data: same size, the content differs
+    repo.write("data/f000.bin", pointer_text)
+    gone = repo.git("show", "HEAD:data/f001.bin").stdout  # checked out as a pointer
+    for obj in repo.cache_objects():
+        if obj.name in gone:
+            obj.unlink()
+    (repo.path / "data/f001.bin").unlink()
+    repo.git("checkout", "--", "data/f001.bin")
+    repo.write("data/f002.bin", b"edited")
+    (repo.path / "data/f003.bin").unlink()
+    stat = (repo.path / "data/f004.bin").stat()
+    os.utime(repo.path / "data/f004.bin", ns=(stat.st_atime_ns, stat.st_mtime_ns - 10**9))
+    expected = {"data/f000.bin": "pointer", "data/f001.bin": "pointer",
+                "data/f002.bin": "modified", "data/f003.bin": "deleted"}
+    first = json.loads(repo.data("status", "--json").stdout)
+    assert {f["path"]: f["state"] for f in first["files"]} == {
+        name: expected.get(name, "present") for name in files}
+    assert first["totals"]["present"] == 296 and first["totals"]["files"] == 300
+    assert [f["path"] for f in first["files"] if not f["cached"]] == ["data/f001.bin"]
+    again = json.loads(repo.data("status", "--json").stdout)  # the blob memo answers now
+    assert again == first
+    repo.git("update-index", "--split-index")
+    assert list((repo.path / ".git").glob("sharedindex.*"))
+    assert json.loads(repo.data("status", "--json").stdout) == first

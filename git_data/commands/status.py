@@ -21,7 +21,10 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, fields
 from typing import TYPE_CHECKING
 
 from .. import indexfile, pointer
@@ -48,8 +51,12 @@ class FileState:
 
 
 def collect(repo: Repo, config: Config) -> list[FileState]:
+    return _collect(repo, config)[0]
+
+
+def _collect(repo: Repo, config: Config) -> tuple[list[FileState], list[PointerEntry]]:
+    """The states, and the staged pointers they were made from (for the upstream check)."""
     cache = Cache(config.cache_dir)
-    repo.git("update-index", "-q", "--refresh", check=False)
     changed = _changed_paths(repo)
     pushed = _pushed_records(repo, config)
     entries, recorded = _staged(repo)
@@ -61,7 +68,7 @@ def collect(repo: Repo, config: Config) -> list[FileState]:
         state = changed.get(entry.path) or _worktree_state(repo, entry,
                                                            recorded.get(entry.path))
         states.append(FileState(entry.path, entry.oid, entry.size, state, cached, in_store))
-    return states
+    return states, entries
 
 
 def _staged(repo: Repo) -> tuple[list[PointerEntry], dict[str, int]]:
@@ -92,6 +99,8 @@ class _AnyRecord:
 
     def __init__(self, records: list[KnownObjects]) -> None:
         self.records = records
+        if len(records) == 1:  # the usual case, asked once per tracked file: no loop
+            self.contains = records[0].contains  # type: ignore[method-assign]
 
     def contains(self, oid: str) -> bool:
         return any(record.contains(oid) for record in self.records)
@@ -212,13 +221,31 @@ def _describe_check(check: PushedCheck) -> str | None:
 
 
 def _changed_paths(repo: Repo) -> dict[str, str]:
-    out = repo.git("diff-files", "-z", "--name-status", "--no-renames").split(b"\0")
+    """Paths whose work-tree file differs from the index: one `git status`, which refreshes
+    the index first (stat data of files unchanged in content, written back where it can be,
+    as `update-index --refresh` would) and compares in the same pass over the files."""
+    out = repo.git("status", "--porcelain=v2", "-z", "--untracked-files=no", "--no-renames",
+                   "--ignore-submodules=all").split(b"\0")
     changed = {}
-    for i in range(0, len(out) - 1, 2):
-        code, path = out[i].decode(), out[i + 1].decode(errors="surrogateescape")
-        if changed.get(path) == "conflict":  # an unmerged path is listed again per stage
+    fields_before_path = {b"1": 8, b"2": 9, b"u": 10}
+    items = iter(out)
+    for item in items:
+        kind = item[:1]
+        if kind not in fields_before_path:
             continue
-        changed[path] = {"D": "deleted", "U": "conflict"}.get(code, "modified")
+        parts = item.split(b" ", fields_before_path[kind])
+        if kind == b"2":  # a rename (not asked for): the old path follows
+            next(items, None)
+        if len(parts) <= fields_before_path[kind]:
+            continue
+        path = parts[-1].decode(errors="surrogateescape")
+        work_tree = parts[1][1:2]  # XY: X the index against HEAD, Y the work tree
+        if kind == b"u":
+            changed[path] = "conflict"
+        elif work_tree == b"D":
+            changed[path] = "deleted"
+        elif work_tree != b".":
+            changed[path] = "modified"
     return changed
 
 
@@ -255,33 +282,19 @@ def _worktree_state(repo: Repo, entry: PointerEntry, recorded: int | None = None
 def status(repo: Repo, as_json: bool) -> int:
     warn_unless_filter(repo)
     config = Config(repo)
-    states = collect(repo, config)
-    check = check_upstream(repo, config, [PointerEntry(s.path, s.oid, s.size) for s in states])
+    states, entries = _collect(repo, config)
+    check = check_upstream(repo, config, entries)
     pushed = None if check is None else {
         "upstream": check.upstream, "commit": check.commit, "store": check.store,
         "missing": [asdict(e) for e in check.missing], "not_cached": check.not_cached,
         "error": check.error}
-    totals = {
-        "files": len(states),
-        "bytes": sum(s.size for s in states),
-        "present": sum(s.state == "present" for s in states),
-        "pointer": sum(s.state == "pointer" for s in states),
-        "modified": sum(s.state == "modified" for s in states),
-        "deleted": sum(s.state == "deleted" for s in states),
-        "conflict": sum(s.state == "conflict" for s in states),
-        "not_cached": sum(not s.cached for s in states),
-        "not_pushed": sum(s.pushed is False for s in states),
-    }
+    totals = _totals(states)
     if as_json:
-        print(json.dumps({"files": [asdict(s) for s in states], "totals": totals,
-                          "pushed": pushed}, indent=2))
+        # a FileState holds plain values: its fields as they are, not asdict's deep copy
+        files = [{name: getattr(s, name) for name in _FIELDS} for s in states]
+        print(json.dumps({"files": files, "totals": totals, "pushed": pushed}, indent=2))
         return 0
-    for s in states:
-        flags = [] if s.cached else ["not in cache"]
-        if s.pushed is False:
-            flags.append("not pushed")
-        extra = f"  ({', '.join(flags)})" if flags else ""
-        print(f"{s.state:<9} {human_bytes(s.size):>9}  {s.path}{extra}")
+    sys.stdout.write("".join(_lines(states)))
     print(f"{totals['files']} data files, {human_bytes(totals['bytes'])}: "
           f"{totals['present']} present, {totals['pointer']} pointers only, "
           f"{totals['modified']} modified, {totals['deleted']} deleted, "
@@ -293,3 +306,32 @@ def status(repo: Repo, as_json: bool) -> int:
     if message:
         print(f"warning: {message}")
     return 0
+
+
+_FIELDS = [f.name for f in fields(FileState)]
+
+
+def _totals(states: list[FileState]) -> dict[str, int]:
+    count = Counter(s.state for s in states)
+    return {
+        "files": len(states),
+        "bytes": sum(s.size for s in states),
+        **{state: count[state] for state in ("present", "pointer", "modified", "deleted",
+                                             "conflict")},
+        "not_cached": sum(not s.cached for s in states),
+        "not_pushed": sum(s.pushed is False for s in states),
+    }
+
+
+def _lines(states: list[FileState]) -> Iterator[str]:
+    """One line per file; the size column is formatted once per distinct size."""
+    sizes: dict[int, str] = {}
+    for s in states:
+        size = sizes.get(s.size)
+        if size is None:
+            size = sizes[s.size] = f"{human_bytes(s.size):>9}"
+        flags = [] if s.cached else ["not in cache"]
+        if s.pushed is False:
+            flags.append("not pushed")
+        extra = f"  ({', '.join(flags)})" if flags else ""
+        yield f"{s.state:<9} {size}  {s.path}{extra}\n"
