@@ -10,15 +10,16 @@ modified once present; two writers racing on the same oid both rename identical 
 from __future__ import annotations
 
 import os
+import stat
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
 from . import hashing, pointer, safeio
 from .errors import FatalError
-from .layout import object_folder, object_key
+from .layout import OBJECTS, object_folder, object_key
 
 TMP_MAX_AGE_S = 3600
 
@@ -155,6 +156,27 @@ class Cache:
 
     def has(self, oid: str) -> bool:
         return os.path.isfile(self._path_str(oid))
+
+    def held(self, oids: Iterable[str]) -> set[str]:
+        """Those of ``oids`` the cache holds, as ``has`` tells of each. For status, which asks
+        about every tracked file: each stat starts from the objects folder (a shorter path
+        for the kernel to walk), opened once."""
+        try:
+            fd = os.open(self.objects_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError:
+            return set()
+        found, stat_at, regular, skip = set(), os.stat, stat.S_ISREG, len(OBJECTS) + 1
+        try:
+            for oid in oids:
+                try:  # object_key validates the oid: no "/" or ".." reaches a name
+                    st = stat_at(object_key(oid)[skip:], dir_fd=fd)
+                except OSError:
+                    continue
+                if regular(st.st_mode):
+                    found.add(oid)
+        finally:
+            os.close(fd)
+        return found
 
     def _path_str(self, oid: str) -> str:
         # a string, not a Path: status asks `has` for every tracked file

@@ -151,7 +151,7 @@ class Repo:
         if self.unreadable:
             self._report_unreadable(candidates)
         known = memo.known  # every sha here is looked up by now: read it without a call each
-        return [PointerEntry(path, p.oid, p.size) for path, sha in candidates
+        return [PointerEntry(path, p[0], p[1]) for path, sha in candidates
                 if (p := known.get(sha)) is not None]
 
     def _report_unreadable(self, candidates: list[tuple[str, str]]) -> None:
@@ -193,7 +193,7 @@ class Repo:
         the memo file loads (a push of one commit, say)."""
         unique = list(dict.fromkeys(shas))
         memo = self.blob_memo if len(unique) >= BlobMemo.WORTH_IT else BlobMemo(None)
-        return memo, [sha for sha in unique if sha not in memo]
+        return memo, memo.unknown(unique)
 
     def blob_pointer(self, blob_id: pygit2.Oid, odb: pygit2.Odb | None = None
                      ) -> pointer.Pointer | None:
@@ -261,7 +261,7 @@ class Repo:
 # pointer.is_oid in one match: a memo line is checked when first used, 100,000 at a time
 _OID_RE = re.compile("|".join(f"{algo}:[0-9a-f]{{{length}}}"
                               for algo, length in pointer.ALGORITHMS.items()))
-_UNREAD = pointer.Pointer("", 0)  # a marker: not a value the memo holds
+_UNREAD = ("", 0)  # a marker: not a value the memo holds
 
 
 class BlobMemo:
@@ -282,7 +282,9 @@ class BlobMemo:
     def __init__(self, path: Path | None) -> None:
         self.path = path
         self._raw: dict[str, str] = {}
-        self.known: dict[str, pointer.Pointer | None] = {}  # the lines looked up so far
+        # the lines looked up so far: sha -> (oid, size), None for a blob that is no pointer
+        # (tuples, not Pointers: status makes 100,000 of them)
+        self.known: dict[str, tuple[str, int] | None] = {}
         for line in appendlog.complete_lines(path) if path is not None else []:
             sha, sep, rest = line.partition("\t")
             if sep:
@@ -297,18 +299,24 @@ class BlobMemo:
             return True
         oid, _, size = rest.partition("\t")
         if size.isdigit() and _OID_RE.fullmatch(oid):
-            self.known[sha] = pointer.Pointer(oid, int(size))
+            self.known[sha] = (oid, int(size))
             return True
         return False
 
     def __contains__(self, sha: str) -> bool:
         return sha in self.known or self._lookup(sha)
 
+    def unknown(self, shas: Iterable[str]) -> list[str]:
+        """Those of ``shas`` the memo cannot answer, each looked up (once) on the way."""
+        known, lookup = self.known, self._lookup
+        return [sha for sha in shas if sha not in known and not lookup(sha)]
+
     def get(self, sha: str) -> pointer.Pointer | None:
-        return self.known.get(sha) if sha in self else None
+        found = self.known.get(sha) if sha in self else None
+        return pointer.Pointer(*found) if found else None
 
     def update(self, parsed: dict[str, pointer.Pointer | None]) -> None:
-        self.known.update(parsed)
+        self.known.update((sha, (p.oid, p.size) if p else None) for sha, p in parsed.items())
         if self.path is None or not parsed:
             return
         lines = "".join(f"{sha}\t{p.oid}\t{p.size}\n" if p else f"{sha}\t-\n"

@@ -19,6 +19,7 @@ data a routed branch inherited from main's store counts as pushed.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import sys
@@ -60,9 +61,10 @@ def _collect(repo: Repo, config: Config) -> tuple[list[FileState], list[PointerE
     changed = _changed_paths(repo)
     pushed = _pushed_records(repo, config)
     entries, recorded = _staged(repo)
+    held = cache.held(e.oid for e in entries)
     states = []
     for entry in entries:
-        cached = cache.has(entry.oid)
+        cached = entry.oid in held
         # Only a cached object can be unpushed: one we lack came from a store to begin with.
         in_store = pushed.contains(entry.oid) if pushed is not None and cached else None
         state = changed.get(entry.path) or _worktree_state(repo, entry,
@@ -282,7 +284,13 @@ def _worktree_state(repo: Repo, entry: PointerEntry, recorded: int | None = None
 def status(repo: Repo, as_json: bool) -> int:
     warn_unless_filter(repo)
     config = Config(repo)
-    states, entries = _collect(repo, config)
+    # A few objects per tracked file, all alive to the end and none in a cycle: the cyclic
+    # collector would only walk them again and again (a sixth of the time at 100,000 files).
+    gc.disable()
+    try:
+        states, entries = _collect(repo, config)
+    finally:
+        gc.enable()
     check = check_upstream(repo, config, entries)
     pushed = None if check is None else {
         "upstream": check.upstream, "commit": check.commit, "store": check.store,
