@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
             dirty = run.output(repo, "git", "status", "--porcelain").strip()
             if dirty:
                 raise SystemExit(f"{tool.label}: tree not clean: {dirty.splitlines()[0]}")
-            repos[tool.label] = (repo, run.env, ["git", *tool.status_tool(repo)[0]["argv"][1:]])
+            repos[tool.label] = (repo, run.env, tool.status_tool(repo)[0]["argv"])
         times: dict[str, list[float]] = {label: [] for label in repos}
         for _ in range(args.reps):
             for label, (repo, env, status) in repos.items():
