@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from git_data.indexfile import set_stat
+from git_data.indexfile import entries, set_stat
 
 LONG_NAME = "/".join(["d"] + [f"{i}" + "n" * 200 for i in range(3)]) + ".txt"
 
@@ -163,3 +163,43 @@ def test_skip_hash_index(tmp_path: Path) -> None:
                                               os.stat(repo / "a.txt"))}) == {b"a.txt"}
     assert index.read_bytes()[-20:] == bytes(20)
     assert _stale(repo) == []
+
+
+@pytest.mark.parametrize("version", [2, 3, 4])
+@pytest.mark.parametrize("object_format", ["sha1", "sha256"])
+def test_entries_read_as_git_lists_them(tmp_path: Path, version: int,
+                                        object_format: str) -> None:
+    """Path, blob and stage as `git ls-files -s` lists them, the size git recorded, and
+    which entries git does not check (assume-unchanged, skip-worktree: extended flags)."""
+    repo = _plain_repo(tmp_path / "r", object_format)
+    (repo / "d/c.txt").write_text("longer content than before\n")
+    _git(repo, "update-index", "-q", "--refresh")
+    if version >= 3:
+        _git(repo, "update-index", "--skip-worktree", "d/e/f.txt")
+    _git(repo, "update-index", "--assume-unchanged", "a.txt")
+    _git(repo, "update-index", f"--index-version={version}")
+    index = repo / ".git" / "index"
+    assert int.from_bytes(index.read_bytes()[4:8], "big") == version
+
+    found = entries(index, object_format)
+
+    assert found is not None
+    listed = [line.split("\t", 1) for line in _git(repo, "ls-files", "-s", "-z").split("\0")
+              if line]
+    assert [(path, blob, stage) for path, blob, stage, _, _ in found] == [
+        (path, meta.split()[1], int(meta.split()[2])) for meta, path in listed]
+    sizes = {path: size for path, _, _, size, _ in found}
+    assert sizes["d/b.txt"] == os.stat(repo / "d/b.txt").st_size
+    assert sizes["d/c.txt"] == len("content 2\n")  # recorded, not the work tree's now
+    assert sizes[LONG_NAME] == len("content 4\n")
+    unchecked = {path for path, _, _, _, flag in found if flag}
+    assert unchecked == ({"a.txt", "d/e/f.txt"} if version >= 3 else {"a.txt"})
+
+
+def test_entries_of_a_split_index_are_left_to_git(tmp_path: Path) -> None:
+    repo = _plain_repo(tmp_path / "r")
+    index = repo / ".git" / "index"
+    assert entries(index, "sha1") is not None
+    _git(repo, "update-index", "--split-index")
+    assert entries(index, "sha1") is None
+    assert entries(tmp_path / "missing", "sha1") is None
