@@ -138,12 +138,18 @@ def stop(repo: Repo, run: str, wait_s: float | None = None) -> int:
                      "soon as the run sees it")
 
 
-def cp(repo: Repo, source: str, dest: str) -> int:
-    _, store = _store(repo)
-    key = records.resolve_path(store, source)
+def _existing(store: Store, path: str) -> tuple[str, str]:
+    """The store key a run path (or alias path) names and its kind ("file" or "dir")."""
+    key = records.resolve_path(store, path)
     kind = records.kind_of(store, key)
     if kind is None:
-        raise FatalError(f"{source}: nothing there in {store.describe()}")
+        raise FatalError(f"{path}: nothing there in {store.describe()}")
+    return key, kind
+
+
+def cp(repo: Repo, source: str, dest: str) -> int:
+    _, store = _store(repo)
+    key, kind = _existing(store, source)
     if dest == "-":
         return _to_stdout(store, key, kind, source)
     target = Path(dest)
@@ -211,10 +217,7 @@ def link(repo: Repo, alias: str, target: str) -> int:
 
 def share(repo: Repo, path: str, expires: str) -> int:
     _, store = _store(repo)
-    key = records.resolve_path(store, path)
-    kind = records.kind_of(store, key)
-    if kind is None:
-        raise FatalError(f"{path}: nothing there in {store.describe()}")
+    key, kind = _existing(store, path)
     if kind == "dir":
         raise FatalError(f"{path} is a folder; share one file (`git data runs` and "
                          f"`git data show-run` tell what a run wrote)")
