@@ -14,16 +14,9 @@ from pathlib import Path
 import click
 import pytest
 
-import git_data.cli
+from git_data.cli.manpages import install, pages
+from git_data.cli.tree import cli
 from tests.conftest import ROOT, Repo, make_repo, populate, random_bytes, store_objects
-
-ENTRY = git_data.cli.main
-from git_data.cli.main import cli  # noqa: E402
-from git_data.cli.manpages import install, pages  # noqa: E402
-
-# Importing the submodule git_data.cli.main rebinds the package's `main` (the entry point
-# other test modules import with `from git_data.cli import main`): put it back.
-git_data.cli.main = ENTRY  # type: ignore[assignment]
 
 MAIN_COMMANDS = ("install", "track", "add", "status", "push", "fetch", "pull", "clone",
                  "remote", "ls-remote", "fsck", "gc", "run", "stats", "log", "diff", "help")
@@ -218,3 +211,11 @@ def test_version_and_plumbing_still_work(repo: Repo) -> None:
     assert repo.data("--version").stdout.startswith("git-data, version ")
     proc = subprocess.run(["git-data", "textconv", "--help"], capture_output=True, text=True)
     assert proc.returncode == 0 and "-q, --quiet" not in proc.stdout  # hidden: no -q added
+
+
+def test_the_entry_point_is_not_shadowed_by_the_command_tree() -> None:
+    """The click tree lives in cli/tree.py, so loading it leaves `git_data.cli.main` the
+    entry point (a submodule named main used to rebind it to a module)."""
+    import git_data.cli
+
+    assert callable(git_data.cli.main) and git_data.cli.main.__module__ == "git_data.cli"

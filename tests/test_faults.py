@@ -24,8 +24,8 @@ import pytest
 from conftest import Repo, random_bytes
 
 from git_data import hashing, pointer
-from git_data.cli import main as cli_main  # bound now: the package's `main` is shadowed by
-from git_data.filter.pktline import PktReader  # its submodule once click commands load
+from git_data.cli import main as cli_main
+from git_data.filter.pktline import PktReader
 
 Mount = Callable[[Path, str], Path]
 

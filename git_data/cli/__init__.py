@@ -70,7 +70,7 @@ def _plumbing(args: list[str]):  # type: ignore[no-untyped-def]
 def _click_main(args: list[str]) -> int:
     import click
 
-    from .main import cli
+    from .tree import cli
 
     try:
         code = cli.main(args=args, prog_name="git data", standalone_mode=False)

@@ -224,7 +224,7 @@ def install(root: click.Group, folder: str | os.PathLike[str]) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .main import cli
+    from .tree import cli
 
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
