@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable
 from typing import IO, Any
 
 from . import safeio
-from .layout import OBJECTS, object_folder, object_key, oid_of_name
+from .layout import OBJECTS, held, object_key, oid_of_name
 
 TMP_MAX_AGE_S = 3600  # a partial copy in a store's tmp/ older than this is swept
 
@@ -71,21 +71,7 @@ class FolderStore:
     def has_many(self, oids: Iterable[str]) -> set[str]:
         """Which of ``oids`` the store holds: one listing per prefix folder that several
         share, instead of a stat each."""
-        by_folder: dict[str, list[str]] = {}
-        for oid in oids:
-            by_folder.setdefault(object_folder(oid), []).append(oid)
-        present: set[str] = set()
-        for folder, group in by_folder.items():
-            if len(group) == 1:
-                if self.has(group[0]):
-                    present.add(group[0])
-                continue
-            try:
-                names = set(os.listdir(f"{self.root}/{folder}"))
-            except (FileNotFoundError, NotADirectoryError):
-                continue
-            present.update(oid for oid in group if oid.split(":", 1)[1] in names)
-        return present
+        return held(oids, self.has, lambda folder: set(os.listdir(f"{self.root}/{folder}")))
 
     def object_sizes(self, oids: Iterable[str]) -> dict[str, int]:
         """Size of each of ``oids`` that the store holds as a regular file (a link or folder

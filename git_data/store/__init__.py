@@ -32,7 +32,7 @@ from typing import Any, BinaryIO
 from .. import pointer, safeio
 from ..folderstore import FolderStore, link_into, local_root
 from ..hashing import hash_file, hash_stream, new_hasher
-from ..layout import object_folder, object_key, oid_of_name
+from ..layout import held, object_folder, object_key, oid_of_name
 from .errors import BadObjectError, StoreError, TransientStoreError, already_exists
 
 __all__ = ["CHUNK", "STORE_ID_KEY", "BadObjectError", "Capabilities", "LocalStore", "Store",
@@ -122,22 +122,9 @@ class Store:
     def has_many(self, oids: Iterable[str]) -> set[str]:
         """Which of ``oids`` the store holds, asking per prefix folder rather than per object
         when many share one (one listing instead of thousands of HEAD requests)."""
-        by_prefix: dict[str, list[str]] = {}
-        for oid in oids:
-            by_prefix.setdefault(object_folder(oid), []).append(oid)
-        present: set[str] = set()
-        for prefix, group in by_prefix.items():
-            if len(group) == 1:
-                if self.has(group[0]):
-                    present.add(group[0])
-                continue
-            try:
-                names = {posixpath.basename(p.rstrip("/"))
-                         for p in self.fs.ls(self.path(prefix), detail=False)}
-            except FileNotFoundError:
-                continue
-            present.update(oid for oid in group if pointer.split_oid(oid)[1] in names)
-        return present
+        return held(oids, self.has, lambda prefix: {
+            posixpath.basename(p.rstrip("/")) for p in self.fs.ls(self.path(prefix),
+                                                                  detail=False)})
 
     def list_oids(self) -> set[str]:
         """Every object in the store (for copy and gc tooling)."""
