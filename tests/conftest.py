@@ -98,6 +98,18 @@ def make_repo(path: Path, track: tuple[str, ...] = ("*.bin", "data/**")) -> Repo
     return repo
 
 
+def repo_with_s3_store(tmp_path: Path, store_url: str, endpoint: str) -> tuple[Repo, Path]:
+    """A repository in ``tmp_path/work`` whose git remote is a new bare ``team.git`` and
+    whose default data remote is the S3 ``store_url`` reached at ``endpoint`` (a fault
+    proxy's, say; the caller's git config must trust it)."""
+    bare = tmp_path / "team.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(bare)], check=True)
+    repo = make_repo(tmp_path / "work")
+    repo.git("remote", "add", "origin", str(bare))
+    repo.data("remote", "add", "origin", store_url, "--endpoint-url", endpoint, "--default")
+    return repo, bare
+
+
 def store_objects(store: Path) -> dict[str, Path]:
     """The objects a local-folder store holds, by file name."""
     objects = store / "objects"

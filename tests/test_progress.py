@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from conftest import Repo, make_repo, populate, random_bytes, store_objects
+from conftest import Repo, populate, random_bytes, repo_with_s3_store, store_objects
 from faultproxy import FaultProxy
 
 from git_data.progress import Progress, human_seconds
@@ -180,11 +180,7 @@ def test_a_slow_pull_shows_bytes_inside_the_object_and_a_sane_rate(tmp_path: Pat
     with open(s3.home / ".gitconfig", "a") as config:
         config.write(f"[data]\n\ttrustedEndpoint = {proxy.url}\n")
     try:
-        bare = tmp_path / "team.git"
-        subprocess.run(["git", "init", "-q", "--bare", str(bare)], check=True)
-        repo = make_repo(tmp_path / "work")
-        repo.git("remote", "add", "origin", str(bare))
-        repo.data("remote", "add", "origin", s3.url(), "--endpoint-url", proxy.url, "--default")
+        repo, bare = repo_with_s3_store(tmp_path, s3.url(), proxy.url)
         content = random_bytes(size, seed=5)
         populate(repo, {"big.bin": content})
         repo.git("push", "-q", "origin", "main")

@@ -4,13 +4,12 @@ few hundred objects still complete, retried with backoff, with every byte verifi
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 import xxhash
-from conftest import Repo, make_repo, random_bytes
+from conftest import Repo, random_bytes, repo_with_s3_store
 from faultproxy import FaultProxy
 
 if TYPE_CHECKING:
@@ -30,11 +29,7 @@ def test_push_and_clone_complete_through_resets_and_stalls(tmp_path: Path, s3: S
         config.write('[data "s3"]\n\treadTimeout = 1.5\n[data]\n\tretries = 8\n')
         config.write(f"\ttrustedEndpoint = {proxy.url}\n")  # the clone's .gitdata names it
     try:
-        bare = tmp_path / "team.git"
-        subprocess.run(["git", "init", "-q", "--bare", str(bare)], check=True)
-        repo = make_repo(tmp_path / "work")
-        repo.git("remote", "add", "origin", str(bare))
-        repo.data("remote", "add", "origin", s3.url(), "--endpoint-url", proxy.url, "--default")
+        repo, bare = repo_with_s3_store(tmp_path, s3.url(), proxy.url)
         files = {f"data/{i:03}.bin": random_bytes(4_000 + 97 * i, seed=i) for i in range(COUNT)}
         for path, content in files.items():
             repo.write(path, content)
@@ -89,11 +84,7 @@ def test_a_reset_range_touches_no_other_object_and_a_rerun_completes(tmp_path: P
     with open(s3.home / ".gitconfig", "a") as config:
         config.write(f"[data]\n\ttrustedEndpoint = {proxy.url}\n")  # the clone's .gitdata names it
     try:
-        bare = tmp_path / "team.git"
-        subprocess.run(["git", "init", "-q", "--bare", str(bare)], check=True)
-        repo = make_repo(tmp_path / "work")
-        repo.git("remote", "add", "origin", str(bare))
-        repo.data("remote", "add", "origin", s3.url(), "--endpoint-url", proxy.url, "--default")
+        repo, bare = repo_with_s3_store(tmp_path, s3.url(), proxy.url)
         files = {"big.bin": random_bytes(BIG, seed=1)}
         files.update({f"data/mid-{i}.bin": random_bytes(3 * MiB + i, seed=10 + i)
                       for i in range(12)})
