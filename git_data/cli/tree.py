@@ -561,11 +561,14 @@ def merge_driver(base: str, ours: str, theirs: str, path: str) -> int:
 @click.option("--detach", "-d", is_flag=True, help="Start and return at once.")
 @click.option("--output", default="outputs", show_default=True, metavar="DIR",
               help="Folder (in the checkout) uploaded as the run's outputs.")
+@click.option("--resume", metavar="ID",
+              help="Start from run ID's commit, with its outputs copied where they were.")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 def run(host: str | None, remote: str | None, allow_dirty: bool, data: tuple[str, ...],
         no_data: bool, mounts: tuple[str, ...], pip: str | None, conda_file: str | None,
         apt: tuple[str, ...], env: tuple[str, ...], env_public: bool, gpus: int,
-        grid: tuple[str, ...], detach: bool, output: str, command: tuple[str, ...]) -> int:
+        grid: tuple[str, ...], detach: bool, output: str, command: tuple[str, ...],
+        resume: str | None = None) -> int:
     """Run COMMAND (after --) on a host from the current commit, with its data.
 
     The host gets the commit and the data files it needs (from the store), runs COMMAND
@@ -577,6 +580,7 @@ def run(host: str | None, remote: str | None, allow_dirty: bool, data: tuple[str
       git data run -- python train.py
       git data run -H gpu1 --gpus 2 -d -- python train.py --epochs 10
       git data run --grid lr=0.1,0.01 -- python train.py --lr {lr}
+      git data run --resume 7          (run 7's command again, from its checkpoints)
     """
     from ..commands.runs import run as start
     from ..runner.launch import RunOptions
@@ -586,7 +590,7 @@ def run(host: str | None, remote: str | None, allow_dirty: bool, data: tuple[str
         data=list(data), no_data=no_data, mounts=list(mounts), pip=pip, conda_file=conda_file,
         apt=list(apt), env=list(env), env_public=env_public, gpus=gpus, grid=list(grid),
         detach=detach,
-        output=output, quiet=quiet()))
+        output=output, quiet=quiet(), resume=resume))
 
 
 @cli.command("runs")

@@ -20,6 +20,7 @@ from ..gitrepo import Repo
 from ..progress import is_quiet, note
 from ..runner import records
 from ..runner.follow import Printer, follow_store
+from ..runner.host import parts
 from ..runner.host.paths import below, run_key
 from ..runner.launch import RunOptions, intervals, launch
 from ..store import CHUNK, Store
@@ -38,8 +39,8 @@ def _store(repo: Repo) -> tuple[Config, Store]:
 
 
 def runs(repo: Repo, as_json: bool) -> int:
-    _, store = _store(repo)
-    found = records.all_records(store)
+    config, store = _store(repo)
+    found = records.all_records(store, intervals(config)["lost"])
     if as_json:
         print(json.dumps(found, indent=2, sort_keys=True))
         return 0
@@ -72,8 +73,9 @@ def _when(stamp: Any) -> str:
 
 
 def show_run(repo: Repo, run: str, as_json: bool) -> int:
-    _, store = _store(repo)
-    record = records.load(store, records.run_id_of(store, run))
+    config, store = _store(repo)
+    record = records.liveness(store, records.load(store, records.run_id_of(store, run)),
+                              intervals(config)["lost"])
     if as_json:
         print(json.dumps(record, indent=2, sort_keys=True))
         return 0
@@ -91,6 +93,8 @@ def show_run(repo: Repo, run: str, as_json: bool) -> int:
         f"{' (reused)' if env.get('reused') else ''}",
         "data": record.get("data"), "created": record.get("created"),
         "started": record.get("started"), "ended": record.get("ended"),
+        "resumes": record.get("resumed_from") and f"run {record['resumed_from']}",
+        "heartbeat": record.get("status") not in records.FINAL and record.get("heartbeat"),
         "duration": record.get("duration_s") and f"{record['duration_s']:.1f}s",
         "outputs": f"{run_key(record['id'])}/outputs/ ({files} files)",
         "gpu use": record.get("gpu_summary"),
@@ -107,8 +111,14 @@ def logs(repo: Repo, run: str, follow: bool, quiet: bool = False) -> int:
     config, store = _store(repo)
     run_id = records.run_id_of(store, run)
     records.load(store, run_id)
-    poll = min(1.0, max(0.1, intervals(config)["log"] / 2))
-    record = follow_store(store, run_id, Printer(quiet=is_quiet()), follow, poll)
+    every = intervals(config)
+    poll = min(1.0, max(0.1, every["log"] / 2))
+    record = follow_store(store, run_id, Printer(quiet=is_quiet()), follow, poll,
+                          every["lost"])
+    if record.get("status") == "lost" and follow:
+        records.mark_lost(store, run_id, str(record.get("error")))
+        raise FatalError(f"run {run_id} is lost: {record.get('error')}; `git data run "
+                         f"--resume {run_id}` starts again from its outputs")
     if follow:
         code = record.get("exit_code")
         return int(code) if isinstance(code, int) else 1
@@ -124,6 +134,8 @@ def stop(repo: Repo, run: str, wait_s: float | None = None) -> int:
         return 0
     store.write_json(f"{run_key(run_id)}/stop", {"requested": records.now_iso()})
     every = intervals(config)
+    if _recorded_lost(store, record, every["lost"]):
+        return 0
     wait_s = wait_s if wait_s is not None else every["log"] * 3 + every["grace"] + 30
     note(f"asked run {run_id} to stop; waiting for it to end (up to {wait_s:.0f}s)")
     deadline = time.monotonic() + wait_s
@@ -132,10 +144,24 @@ def stop(repo: Repo, run: str, wait_s: float | None = None) -> int:
         if record.get("status") in records.FINAL:
             note(f"run {run_id} {record['status']} ({records.exit_text(record)})")
             return 0
+        if _recorded_lost(store, record, every["lost"]):
+            return 0
         time.sleep(0.3)
     raise FatalError(f"run {run_id} has not confirmed the stop within {wait_s:.0f}s; its host "
                      "may be unreachable. The request stays in the store and is obeyed as "
                      "soon as the run sees it")
+
+
+def _recorded_lost(store: Store, record: dict[str, Any], lost_after: float) -> bool:
+    """For `stop`: a run whose host is silent is recorded lost at once (nothing is left to
+    wait for); the stop request stays, for a host that comes back."""
+    seen = records.liveness(store, record, lost_after)
+    if seen.get("status") != "lost":
+        return False
+    final = records.mark_lost(store, int(record["id"]), str(seen.get("error")))
+    note(f"run {record['id']} {final.get('status')}: {final.get('error')}; recorded it "
+         "(the stop request stays in the store, for a host that comes back)")
+    return True
 
 
 def _existing(store: Store, path: str) -> tuple[str, str]:
@@ -159,7 +185,7 @@ def cp(repo: Repo, source: str, dest: str) -> int:
         _download(store, key, target)
         note(f"copied {key} to {target}")
         return 0
-    keys = store.find(key)
+    keys = parts.listing(store, key)
     rels = [below(key, one, store.describe()) for one in keys]  # all checked before any copy
     for one, rel in zip(keys, rels):
         _download(store, one, target / rel if rel else target, target if rel else None)
@@ -173,7 +199,7 @@ def _to_stdout(store: Store, key: str, kind: str, source: str) -> int:
         raise FatalError(f"{source} is a folder; `-` (stdout) takes one file: give a folder "
                          "to copy it into instead")
     out = sys.stdout.buffer
-    with store.open(key, "rb") as stream:
+    with parts.open_file(store, key) as stream:
         while chunk := stream.read(CHUNK):
             out.write(chunk)
     out.flush()
@@ -201,7 +227,7 @@ def _download(store: Store, key: str, target: Path, root: Path | None = None) ->
     if root is not None:
         root.mkdir(parents=True, exist_ok=True)
     with safeio.atomic_path(target, mode=_file_mode(), root=root) as out, \
-            store.open(key, "rb") as source:
+            parts.open_file(store, key) as source:
         while chunk := source.read(CHUNK):
             out.write(chunk)
 

@@ -12,9 +12,9 @@ from typing import Any
 
 from ..errors import FatalError
 from ..store import Store
-from .host import frames
+from .host import frames, parts
 from .host.paths import run_key
-from .records import FINAL
+from .records import FINAL, liveness
 
 _LOCK = threading.Lock()
 
@@ -78,29 +78,39 @@ class StoreLog:
         self.offset = 0
 
     def read_new(self) -> bytes:
+        """What the log gained since the last call: from its parts while the host sends it
+        in parts (runner/host/parts.py), else from the whole file."""
         try:
-            size = self.store.size(self.key)
+            data = parts.read_from(self.store, self.key, self.offset)
+            if data is None:
+                data = self._whole()
         except (FileNotFoundError, OSError):
             return b""
+        self.offset += len(data)
+        return data
+
+    def _whole(self) -> bytes:
+        size = self.store.size(self.key)
         if size < self.offset:  # rewritten shorter (should not happen): start over
             self.offset = 0
         if size == self.offset:
             return b""
-        data = self.store.read_range(self.key, self.offset, size)
-        self.offset += len(data)
-        return data
+        return self.store.read_range(self.key, self.offset, size)
 
 
 def follow_store(store: Store, run_id: int, printer: Printer, follow: bool,
-                 poll_s: float = 0.5) -> dict[str, Any]:
+                 poll_s: float = 0.5, lost_after: float | None = None) -> dict[str, Any]:
     """Print the run's logs from the store; with ``follow``, until its record is final (the
     record is read before the logs, and the host uploads the logs before the final record,
-    so nothing written at the end is missed)."""
+    so nothing written at the end is missed) or, with ``lost_after``, until its host has
+    been silent that long (the record returned then says ``lost``)."""
     key = run_key(run_id)
     logs = [(2, StoreLog(store, f"{key}/logs/setup.log")),
             (1, StoreLog(store, f"{key}/logs/output.log"))]
     while True:
-        record = store.read_json(f"{key}/run.json") or {}
+        record = {**(store.read_json(f"{key}/run.json") or {}), "id": run_id}
+        if follow and lost_after is not None:
+            record = liveness(store, record, lost_after)
         for fd, log in logs:
             data = log.read_new()
             if data:

@@ -34,9 +34,13 @@ from .transport import Transport, open_transport
 
 NO_SMUDGE = ["-c", "filter.data.process=", "-c", "filter.data.smudge=",
              "-c", "filter.data.required=false"]
-INTERVALS = {"upload": ("data.run.uploadInterval", 300.0), "log": ("data.run.logInterval", 2.0),
+INTERVALS = {"upload": ("data.run.uploadInterval", 30.0), "log": ("data.run.logInterval", 2.0),
              "sample": ("data.run.sampleInterval", 5.0), "grace": ("data.run.stopGrace", 10.0),
-             "record": ("data.run.recordInterval", 30.0)}
+             "record": ("data.run.recordInterval", 30.0),
+             # liveness and continuous checkpoints (runner/host/heartbeat.py, uploader.py);
+             # heartbeat 0: 15 s, or lostAfter / 6 when that is shorter
+             "lost": ("data.run.lostAfter", 90.0), "heartbeat": ("data.run.heartbeatInterval", 0.0),
+             "stable": ("data.run.stableFor", 2.0), "scan": ("data.run.scanInterval", 1.0)}
 
 
 @dataclass
@@ -58,6 +62,7 @@ class RunOptions:
     detach: bool = False
     output: str = "outputs"
     quiet: bool = False
+    resume: str | None = None  # a run whose commit and outputs the new run starts from
 
 
 @dataclass
@@ -129,6 +134,17 @@ def intervals(config: Config) -> dict[str, float]:
         except ValueError as exc:
             raise FatalError(f"config {key} = '{raw}' is not a number of seconds") from exc
     return values
+
+
+def append_only(config: Config) -> list[str]:
+    """Name patterns of outputs sent in parts as they grow (data.run.appendOnly, comma
+    separated); the uploader's defaults when unset."""
+    from .host.uploader import DEFAULT_APPEND
+
+    raw = config.get("data.run.appendOnly")
+    if raw is None:
+        return list(DEFAULT_APPEND)
+    return [p.strip() for p in raw.split(",") if p.strip()]
 
 
 # ----- the code and its data -------------------------------------------------------------
@@ -245,6 +261,7 @@ def build_spec(config: Config, store: Store, host: Host, record: dict[str, Any],
         "output": record["output"], "data": [[e.path, e.oid, e.size] for e in entries],
         "mounts": record["mounts"], "environment": record["environment"],
         "gpus": opts.gpus, "intervals": intervals(config),
+        "append_only": append_only(config),
     }
 
 
@@ -367,6 +384,7 @@ class Launcher:
 
 # ----- the command -----------------------------------------------------------------------
 def launch(repo: Repo, opts: RunOptions) -> int:
+    resumed = resume_from(repo, opts) if opts.resume else None
     if not opts.command:
         raise FatalError("no command to run; write it after --, e.g. git data run -- python "
                          "train.py")
@@ -378,7 +396,12 @@ def launch(repo: Repo, opts: RunOptions) -> int:
     remote = resolve(repo, config, opts.remote)
     store = remote.open()
     mounts = parse_mounts(store, opts.mounts)
-    commit, snapshot_commit = code_commit(repo, opts.allow_dirty)
+    if resumed:
+        commit, snapshot_commit = resumed["commit"], None
+        mounts.append({"src": f"runs/{resumed['id']}/outputs", "dest": opts.output,
+                       "kind": "store", "optional": True})
+    else:
+        commit, snapshot_commit = code_commit(repo, opts.allow_dirty)
     entries = data_entries(repo, snapshot_commit or commit, opts)
     need = [] if host.local else ship.needed_modules([e.oid for e in entries], remote.url)
     with open_transport(host, config, ship.version_dir()) as transport:
@@ -392,6 +415,8 @@ def launch(repo: Repo, opts: RunOptions) -> int:
         ensure_in_store(config, store, entries)
         base = base_record(repo, remote, host, commit, snapshot_commit, opts, env, entries,
                            mounts)
+        if resumed:
+            base["resumed_from"] = resumed["id"]
         specs = [build_spec(config, store, host, {**base, "params": params, "command":
                                                   substitute(opts.command, params)}, opts, env,
                             entries) for params in combos]
@@ -405,11 +430,43 @@ def launch(repo: Repo, opts: RunOptions) -> int:
             print("\n".join(str(run.run_id) for run in started))
             note("follow with `git data logs ID --follow`; end with `git data stop ID`")
             return 0
-        return attach(transport, started, opts.quiet)
+        return attach(transport, started, opts.quiet, store, intervals(config)["lost"])
 
 
-def attach(transport: Transport, started: list[Started], quiet: bool) -> int:
-    """Print the runs' logs until they end; the exit code of the first that failed, else 0."""
+def resume_from(repo: Repo, opts: RunOptions) -> dict[str, Any]:
+    """`--resume N`: run N's record, its commit checked to be here; the new run takes N's
+    commit, output folder and (unless one is given) command, and N's outputs are copied
+    into that folder before it starts."""
+    store = resolve(repo, Config(repo), opts.remote).open()
+    prior = records.load(store, records.run_id_of(store, str(opts.resume)))
+    commit = prior.get("commit")
+    if not isinstance(commit, str) or not re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", commit):
+        raise FatalError(f"run {prior['id']} in {store.describe()} records no commit to "
+                         "resume from")
+    if not _has_commit(repo, commit):
+        where = f" ({prior['ref']})" if isinstance(prior.get("ref"), str) else ""
+        raise FatalError(f"commit {commit[:12]} of run {prior['id']}{where} is not in this "
+                         "repository; fetch it first (git fetch origin "
+                         f"{prior.get('ref') or commit})")
+    command = prior.get("command")
+    if not opts.command and isinstance(command, list) and all(isinstance(w, str)
+                                                             for w in command):
+        opts.command = list(command)
+    if isinstance(prior.get("output"), str):
+        opts.output = inside_checkout(prior["output"], f"run {prior['id']}'s output folder")
+    return prior
+
+
+def _has_commit(repo: Repo, commit: str) -> bool:
+    found = repo.git("rev-parse", "--verify", "-q", f"{commit}^{{commit}}", check=False)
+    return found.decode().strip() == commit
+
+
+def attach(transport: Transport, started: list[Started], quiet: bool,
+           store: Store | None = None, lost_after: float = 90.0) -> int:
+    """Print the runs' logs until they end; the exit code of the first that failed, else 0.
+    A run the host reports lost (its supervisor died), or whose connection broke while its
+    heartbeat is stale, is recorded lost in the store: this client is the one that saw it."""
     ids = ", ".join(str(r.run_id) for r in started)
     try:
         if len(started) == 1 and started[0].stream is not None:
@@ -423,6 +480,8 @@ def attach(transport: Transport, started: list[Started], quiet: bool) -> int:
                          code=130) from None
     codes = []
     for run, end in zip(started, ends):
+        if store is not None:
+            end = _record_loss(store, transport, run, end, lost_after)
         if end is None:
             raise FatalError(f"lost the connection to host {transport.host.name}; run "
                              f"{run.run_id} goes on there: `git data logs {run.run_id} "
@@ -430,6 +489,31 @@ def attach(transport: Transport, started: list[Started], quiet: bool) -> int:
         codes.append(exit_status(end))
         note(f"run {run.run_id} {end.get('run_status')} ({records.exit_text(end)})")
     return next((c for c in codes if c != 0), 0)
+
+
+def _record_loss(store: Store, transport: Transport, run: Started,
+                 end: dict[str, Any] | None, lost_after: float) -> dict[str, Any] | None:
+    """What the client saw of a run's end, recorded when it is a loss; None when the
+    connection broke and the run may well go on (its heartbeat is fresh)."""
+    if end is not None and end.get("run_status") != "lost":
+        return end
+    try:
+        record = records.load(store, run.run_id)
+        if record.get("status") in records.FINAL:
+            return {"run_status": record["status"], "exit_code": record.get("exit_code"),
+                    "error": record.get("error")}
+        if end is None:
+            seen = records.liveness(store, record, lost_after)
+            if seen.get("status") != "lost":
+                return None
+            reason = f"lost the connection to host {transport.host.name}; {seen['error']}"
+        else:
+            reason = str(end.get("error") or f"host {transport.host.name} reported it lost")
+        records.mark_lost(store, run.run_id, reason)
+    except (FatalError, OSError) as exc:
+        note(f"could not record run {run.run_id} as lost in {store.describe()}: {exc}")
+        return end
+    return {"run_status": "lost", "exit_code": None, "error": reason}
 
 
 def tail_all(transport: Transport, started: list[Started], quiet: bool

@@ -19,6 +19,7 @@ from ..errors import FatalError
 from ..gitrepo import Repo
 from ..store import Store
 from ..store.remotes import resolve
+from .host import parts
 from .host.paths import ALIAS_RE, check_alias, run_key, split_run_path
 
 ID_RE = re.compile(r"[0-9]{1,18}")
@@ -94,11 +95,19 @@ def save(store: Store, record: dict[str, Any]) -> None:
     store.write_json(f"{run_key(int(record['id']))}/run.json", record)
 
 
-def all_records(store: Store) -> list[dict[str, Any]]:
+def all_records(store: Store, lost_after: float | None = None) -> list[dict[str, Any]]:
+    """Every run's record; with ``lost_after``, runs whose host went silent show as lost."""
     ids = run_ids(store)
+
+    def one(run_id: int) -> Any:
+        found = read_json(store, f"{run_key(run_id)}/run.json", quiet=True)
+        if not isinstance(found, dict):
+            return None
+        found = {**found, "id": run_id}
+        return found if lost_after is None else liveness(store, found, lost_after)
+
     with cf.ThreadPoolExecutor(8) as pool:
-        found = pool.map(lambda i: read_json(store, f"{run_key(i)}/run.json", quiet=True), ids)
-    return [{**r, "id": i} for i, r in zip(ids, found) if isinstance(r, dict)]
+        return [r for r in pool.map(one, ids) if r is not None]
 
 
 def resolve_path(store: Store, path: str) -> str:
@@ -144,9 +153,12 @@ def run_id_of(store: Store, text: str) -> int:
 
 
 def kind_of(store: Store, key: str) -> str | None:
-    """'file', 'dir' or None for a store path."""
+    """'file', 'dir' or None for a store path (a file the host has sent only in parts so
+    far counts: runner/host/parts.py)."""
     if not store.exists(key):
-        return None
+        if parts.manifest(store, key) is not None:
+            return "file"
+        return "dir" if parts.files_under(store, key) else None
     return "dir" if store.is_dir(key) else "file"
 
 
@@ -159,3 +171,55 @@ def link(store: Store, alias: str, target: str, who: str) -> str | None:
     old = read_json(store, f"links/{alias}.json", quiet=True)
     store.write_json(f"links/{alias}.json", {"target": key, "created": now_iso(), "by": who})
     return str(old.get("target")) if isinstance(old, dict) else None
+
+
+# ----- liveness (the host side's heartbeat: runner/host/heartbeat.py) ---------------------
+def _seconds(stamp: Any) -> float | None:
+    """An ISO time a record or heartbeat holds as seconds since the epoch; None when it is
+    not one (the store's content is not trusted to be well formed)."""
+    if not isinstance(stamp, str):
+        return None
+    try:
+        when = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return (when if when.tzinfo else when.replace(tzinfo=timezone.utc)).timestamp()
+
+
+def last_sign(store: Store, record: dict[str, Any]) -> float | None:
+    """When the run last showed it was alive: the newest of its heartbeat file, the time
+    the host last wrote its record, and the claim of its number (a host that never started
+    counts from there)."""
+    beat = read_json(store, f"{run_key(int(record['id']))}/heartbeat.json", quiet=True)
+    stamps = [_seconds(record.get("heartbeat")), _seconds(record.get("created")),
+              _seconds(beat.get("at")) if isinstance(beat, dict) else None]
+    return max((s for s in stamps if s is not None), default=None)
+
+
+def liveness(store: Store, record: dict[str, Any], lost_after: float) -> dict[str, Any]:
+    """The record as the user should see it: a run that has not ended and whose host has
+    shown no sign of life for ``lost_after`` seconds is ``lost``, with the reason in
+    ``error`` (nothing is written; :func:`mark_lost` does that)."""
+    if record.get("status") in FINAL:
+        return record
+    last = last_sign(store, record)
+    age = None if last is None else datetime.now(timezone.utc).timestamp() - last
+    if age is not None and age <= lost_after:
+        return record
+    host = (record.get("host") or {}).get("name") if isinstance(record.get("host"), dict) \
+        else None
+    since = "ever" if age is None else f"{age:.0f}s"
+    reason = (f"no heartbeat from host {host or '?'} for {since} (data.run.lostAfter = "
+              f"{lost_after:g}s): its supervisor or the machine is gone")
+    return {**record, "status": "lost", "error": reason, "was": record.get("status")}
+
+
+def mark_lost(store: Store, run_id: int, reason: str) -> dict[str, Any]:
+    """Record that run ``run_id`` is lost, unless its host wrote a final record meanwhile
+    (read again first); the record as it now stands."""
+    record = load(store, run_id)
+    if record.get("status") in FINAL:
+        return record
+    record.update(status="lost", error=reason, lost=now_iso())
+    save(store, record)
+    return record

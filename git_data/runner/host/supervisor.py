@@ -16,7 +16,6 @@ import platform
 import shutil
 import signal
 import socket
-import stat
 import subprocess
 import sys
 import time
@@ -27,7 +26,7 @@ from typing import Any
 
 from ... import safeio
 from ...errors import FatalError
-from . import envs, gpus
+from . import envs, gpus, liveness, parts
 from .hostfs import HostCache, open_store
 from .paths import below, inside_checkout, run_key, split_run_path
 
@@ -76,7 +75,7 @@ class Supervisor:
         self.intervals: dict[str, float] = self.spec["intervals"]
         self.gpus: list[int] = []
         self.samples: list[dict[str, Any]] = []
-        self.sent: dict[str, tuple[int, int]] = {}
+        self.sync, self.beat = liveness.attach(self)
         self.stopping: float | None = None  # when the stop began (monotonic)
         self.pgid: int | None = None
         self.start = time.monotonic()
@@ -90,6 +89,7 @@ class Supervisor:
 
     def save_record(self, **fields: Any) -> None:
         self.record.update(fields, heartbeat=now_iso())
+        self.beat.status = str(self.record.get("status"))
         self.store.write_json(f"{self.key}/run.json", self.record)
 
     def _on_sigterm(self, *_: Any) -> None:
@@ -97,6 +97,7 @@ class Supervisor:
 
     # ----- the run -----------------------------------------------------------------------
     def main(self) -> int:
+        self.beat.start()
         write_state(self.rundir, {"status": "preparing", "pid": os.getpid()})
         self.save_record(status="preparing", host={
             **self.record.get("host", {}), "rundir": str(self.rundir),
@@ -160,13 +161,16 @@ class Supervisor:
             src = mount["src"].rstrip("/")
             if split_run_path(src) is None:
                 raise FatalError(f"--mount {src!r}: not a path inside a run (runs/ID/...)")
-            keys = self.store.find(src)
+            keys = parts.listing(self.store, src)  # with files the host sent only in parts
+            if not keys and mount.get("optional"):
+                self.note(f"nothing to mount from {src}")
+                continue
             if not keys:
                 raise FatalError(f"--mount {src}: nothing there in {self.store.describe()}")
             rels = [below(src, key, self.store.describe()) for key in keys]
             self.note(f"mounting {src} at {mount['dest']} ({len(keys)} file(s))")
             for key, rel in zip(keys, rels):
-                with self.store.open(key, "rb") as source, safeio.atomic_path(
+                with parts.open_file(self.store, key) as source, safeio.atomic_path(
                         dest / rel if rel else dest, root=self.checkout) as out:
                     while chunk := source.read(1 << 20):
                         out.write(chunk)
@@ -201,8 +205,8 @@ class Supervisor:
         jobs = {"sample": (self.add_sample, now), "log": (self.check_in, now),
                 "record": (lambda: self.save_record(gpu_samples=self.samples),
                            now + self.intervals["record"]),
-                "upload": (lambda: self.upload_outputs(final=False),
-                           now + self.intervals["upload"])}
+                "scan": (lambda: self.upload_outputs(final=False),
+                         now + self.intervals["scan"])}
         if not self.gpus:
             del jobs["sample"]
         while True:
@@ -244,38 +248,11 @@ class Supervisor:
         if len(self.samples) > MAX_SAMPLES:
             self.samples = self.samples[::2]
 
-    def upload_logs(self) -> None:
-        for name in ("setup.log", "output.log"):
-            self._send(self.logs / name, f"{self.key}/logs/{name}")
+    def upload_logs(self, final: bool = False) -> None:
+        self.sync.logs(final)
 
     def upload_outputs(self, final: bool) -> None:
-        output = self.checkout / inside_checkout(self.spec["output"], "--output")
-        if output.is_symlink() or not output.is_dir():
-            return  # a link (from the commit, or made by the command) is never followed
-        for folder, _dirs, files in os.walk(output):  # does not descend into linked folders
-            for name in sorted(files):
-                path = Path(folder, name)
-                st = path.lstat()
-                if not stat.S_ISREG(st.st_mode):
-                    continue  # a symlink's target may be anything on the host: not uploaded
-                if not final and time.time() - st.st_mtime < 1.0:
-                    continue  # still being written; the next round or the final upload takes it
-                rel = path.relative_to(output).as_posix()
-                self._send(path, f"{self.key}/outputs/{rel}")
-
-    def _send(self, path: Path, key: str) -> None:
-        try:
-            st = path.lstat()
-        except FileNotFoundError:
-            return
-        signature = (st.st_size, st.st_mtime_ns)
-        if self.sent.get(key) == signature:
-            return
-        try:
-            self.store.put_file(str(path), key)
-            self.sent[key] = signature
-        except Exception as exc:  # the next round tries again
-            self.note(f"could not upload {key} to {self.store.describe()}: {exc}")
+        self.sync.outputs(final)  # continuous checkpoints: see uploader.py
 
     # ----- the end -----------------------------------------------------------------------
     def finish(self, code: int | None, status: str, error: str | None = None) -> int:
@@ -291,14 +268,14 @@ class Supervisor:
             gpus.release(self.workdir, self.gpus)
         if self.gpus and not self.samples:
             self.add_sample()
-        self.upload_logs()
-        outputs = [k for k in self.sent if k.startswith(f"{self.key}/outputs/")]
+        self.upload_logs(final=True)
         self.save_record(status=status, exit_code=code, error=error, ended=now_iso(),
                          duration_s=round(time.monotonic() - self.start, 3),
                          gpu_samples=self.samples, gpu_summary=summary(self.samples),
-                         outputs={"files": len(outputs)})
+                         outputs={"files": self.sync.output_files()})
         write_state(self.rundir, {"status": "done", "run_status": status, "exit_code": code,
                                   "error": error, "pid": os.getpid()})
+        self.beat.stop()
         return 0
 
 
