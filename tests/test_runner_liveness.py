@@ -217,16 +217,17 @@ def test_appended_file_reaches_the_store_while_the_run_goes_on(
     assert "step 29" in (store(team) / f"runs/{run_id}/logs/output.log").read_text()
 
 
-def test_a_symlink_in_the_outputs_is_never_followed(project: Repo, team: tuple[Repo, Path],
+def test_a_symlink_or_a_pipe_in_the_outputs_is_never_read(project: Repo, team: tuple[Repo, Path],
                                                     tmp_path: Path) -> None:
     secret = tmp_path / "secret.txt"
     secret.write_text("host secret\n")
     script = (f"ln -s {secret} outputs/link.txt; ln -s {tmp_path} outputs/linked-dir; "
-              "echo real > outputs/real.txt; sleep 2")
+              "mkfifo outputs/pipe; echo real > outputs/real.txt; sleep 2")
     project.data("run", "--", "sh", "-c", script)
     outputs = store(team) / "runs/1/outputs"
     assert (outputs / "real.txt").read_text() == "real\n"
     assert not (outputs / "link.txt").exists() and not (outputs / "linked-dir").exists()
+    assert not (outputs / "pipe").exists()  # and the supervisor did not hang on it
     assert "host secret" not in "".join(p.read_text(errors="replace")
                                        for p in (store(team) / "runs/1").rglob("*")
                                        if p.is_file())

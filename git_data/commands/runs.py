@@ -136,7 +136,9 @@ def stop(repo: Repo, run: str, wait_s: float | None = None) -> int:
     every = intervals(config)
     if _recorded_lost(store, record, every["lost"]):
         return 0
-    wait_s = wait_s if wait_s is not None else every["log"] * 3 + every["grace"] + 30
+    # long enough for the run to confirm, or for a host that died to count as lost
+    wait_s = wait_s if wait_s is not None else max(every["log"] * 3 + every["grace"] + 30,
+                                                   every["lost"] + 5)
     note(f"asked run {run_id} to stop; waiting for it to end (up to {wait_s:.0f}s)")
     deadline = time.monotonic() + wait_s
     while time.monotonic() < deadline:

@@ -84,22 +84,35 @@ class Uploader:
 
     # ----- the three entry points --------------------------------------------------------
     def logs(self, final: bool = False) -> None:
-        for name in LOGS:
-            self._one(self.logs_dir / name, f"logs/{name}", grows=True, final=final,
-                      every=self.log_every, lines=False)
+        folder = os.open(self.logs_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            for name in LOGS:
+                self._one(folder, name, f"logs/{name}", grows=True, final=final,
+                          every=self.log_every, lines=False)
+        finally:
+            os.close(folder)
 
     def outputs(self, final: bool = False) -> None:
         output = self.checkout / self.output_rel
         if output.is_symlink() or not output.is_dir():
             return  # a link (from the commit, or made by the command) is never followed
         for folder, _dirs, files in os.walk(output):  # does not descend into linked folders
-            for name in sorted(files):
-                path = Path(folder, name)
-                rel = path.relative_to(output).as_posix()
-                grows = any(fnmatch.fnmatch(name, p) or fnmatch.fnmatch(rel, p)
-                            for p in self.append)
-                self._one(path, f"outputs/{rel}", grows=grows, final=final,
-                          every=self.upload_every, lines=True)
+            sub = Path(folder).relative_to(output).as_posix()
+            sub = "" if sub == "." else sub
+            try:  # each folder opened from the checkout without following a link, so one
+                # swapped for a link after the walk listed it leads nowhere outside
+                dir_fd = safeio.open_dir(self.checkout, f"{self.output_rel}/{sub}".rstrip("/"))
+            except (OSError, safeio.UnsafePath):
+                continue
+            try:
+                for name in sorted(files):
+                    rel = f"{sub}/{name}" if sub else name
+                    grows = any(fnmatch.fnmatch(name, p) or fnmatch.fnmatch(rel, p)
+                                for p in self.append)
+                    self._one(dir_fd, name, f"outputs/{rel}", grows=grows, final=final,
+                              every=self.upload_every, lines=True)
+            finally:
+                os.close(dir_fd)
 
     def final(self) -> None:
         self.outputs(final=True)
@@ -110,36 +123,42 @@ class Uploader:
                    if rel.startswith("outputs/") and (s.sent or s.count))
 
     # ----- one file ----------------------------------------------------------------------
-    def _one(self, path: Path, rel: str, grows: bool, final: bool, every: float,
+    def _one(self, dir_fd: int, name: str, rel: str, grows: bool, final: bool, every: float,
              lines: bool) -> None:
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-        except (FileNotFoundError, OSError):
+        try:  # O_NONBLOCK: a named pipe in the outputs must not hang the supervisor
+            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
+                         dir_fd=dir_fd)
+        except OSError:
             return  # gone, or a link: a link's target may be anything on the host
         try:
             st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode):
-                return
-            state = self.files.setdefault(rel, FileState())
-            now = time.monotonic()
-            signature = (st.st_size, st.st_mtime_ns)
-            if signature != state.seen:
-                state.seen, state.changed = signature, now
-            if grows and not state.rewritten and self._appended(fd, st, state):
-                if final or now - state.sent_at >= every:
-                    self._send_part(fd, st, rel, state, cut=lines and not final)
-                if final:
-                    self._send_whole(fd, st, rel, state)
-                return
-            if state.sent == signature:
-                return
-            settled = now - state.changed >= self.stable
-            if final or (settled and now - state.sent_at >= every):
-                self._send_whole(fd, st, rel, state)
-        except OSError as exc:  # the store away for a while: the next round tries again
+            if stat.S_ISREG(st.st_mode):
+                self._round(fd, st, rel, grows, final, every, lines)
+        except Exception as exc:  # the store away for a while: the next round tries again
             self.note(f"could not upload {self.key}/{rel} to {self.store.describe()}: {exc}")
         finally:
             os.close(fd)
+
+    def _round(self, fd: int, st: os.stat_result, rel: str, grows: bool, final: bool,
+               every: float, lines: bool) -> None:
+        state = self.files.setdefault(rel, FileState())
+        now = time.monotonic()
+        signature = (st.st_size, st.st_mtime_ns)
+        if signature != state.seen:
+            state.seen, state.changed = signature, now
+        # a growing file goes in parts; at the end, one never sent in parts goes whole
+        if grows and not state.rewritten and (state.grown or not final) \
+                and self._appended(fd, st, state):
+            if final or now - state.sent_at >= every:
+                self._send_part(fd, st, rel, state, cut=lines and not final)
+            if final:
+                self._send_whole(fd, st, rel, state)
+            return
+        if state.sent == signature:
+            return
+        settled = now - state.changed >= self.stable
+        if final or (settled and now - state.sent_at >= every):
+            self._send_whole(fd, st, rel, state)
 
     def _appended(self, fd: int, st: os.stat_result, state: FileState) -> bool:
         """Whether the file is the one sent in parts so far, grown by appending (or new)."""
