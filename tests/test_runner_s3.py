@@ -1,6 +1,7 @@
 """Runs whose store is S3 (a real SeaweedFS server, tests/seaweed.py) on an SSH host (a real
 sshd, tests/sshd.py): the credentials reach the host only through the connection, never a
-record, log, spec file or command line; a finished run's file is shared by presigned URL."""
+record, log, spec file or command line; a finished run's file is shared by presigned URL;
+a growing file reaches S3 in parts while the run goes on (runner/host/parts.py)."""
 
 from __future__ import annotations
 
@@ -54,3 +55,38 @@ def test_s3_store_run_on_ssh_host_with_shared_output(tmp_path: Path, s3: S3,  # 
         if key.startswith("runs/"):
             assert secret.encode() not in s3.server.read(s3.bucket, f"project/{key}"), key
     assert secret not in proc.stdout + proc.stderr + json.dumps(rec)
+
+
+def test_s3_store_gets_parts_while_the_run_goes_on_and_keeps_them_after_kill_9(
+        tmp_path: Path, s3: S3) -> None:  # noqa: F811
+    from test_runner_liveness import LIVE, host_state, kill_host_side
+    from test_runner_liveness import TRAIN as LOOP
+    from test_runner_local import wait_for
+
+    repo = make_repo(tmp_path / "work")
+    repo.data("remote", "add", "origin", s3.url(), "--endpoint-url", s3.endpoint, "--default")
+    for key, value in {**FAST, **LIVE}.items():
+        repo.git("config", key, value)
+    repo.write("loop.py", LOOP.encode())
+    repo.commit_all("project")
+    run_id = int(repo.data("run", "-d", "--", "python3", "loop.py").stdout)
+    state = host_state(repo, run_id)
+    folder = f"runs/{run_id}/parts/outputs/metrics.jsonl/1/"
+
+    def parts() -> list[str]:
+        return sorted(k for k in s3.keys() if k.startswith(folder))
+
+    wait_for(lambda: len(parts()) >= 3, 60, "three parts of metrics.jsonl in S3")
+    wait_for(lambda: f"runs/{run_id}/outputs/last.ckpt" in s3.keys(), 30, "the checkpoint")
+    manifest = json.loads(s3.server.read(s3.bucket, f"project/runs/{run_id}/parts/outputs/"
+                                                    "metrics.jsonl/manifest.json"))
+    assert manifest["mode"] == "parts" and manifest["parts"] >= 3
+    kill_host_side(state)
+    pieces = [s3.server.read(s3.bucket, f"project/{k}") for k in parts()]
+    offsets = [int(k.rsplit("/", 1)[1]) for k in parts()]
+    assert offsets == [sum(len(p) for p in pieces[:i]) for i in range(len(pieces))]
+    lines = b"".join(pieces).splitlines()
+    assert [json.loads(line)["step"] for line in lines] == list(range(len(lines)))
+    assert s3.server.read(s3.bucket, f"project/runs/{run_id}/outputs/last.ckpt") == b"step 2\n"
+    got = repo.data("cp", f"runs/{run_id}/outputs/metrics.jsonl", "-").stdout.encode()
+    assert got.startswith(b"".join(pieces)) and "step 1" in repo.data("logs", str(run_id)).stdout
