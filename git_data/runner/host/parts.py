@@ -11,7 +11,9 @@ named by the offset it starts at, and then rewrites a small manifest::
 While the manifest says ``parts``, the file is the concatenation of generation G's parts
 from offset 0 (a rewritten file starts a new generation); once it says ``whole`` (the final
 sync uploads the whole file), ``runs/<id>/<path>`` itself is the file. Parts are written
-before the manifest that counts them, so a manifest never names bytes the store lacks.
+before the manifest that counts them, so a manifest never names bytes the store lacks; it is
+rewritten with a generation's first part and then at most every upload interval, so its
+``size`` and ``parts`` are a lower bound: a reader reads on while the next part is there.
 
 This module is used on both sides: the uploader writes with :func:`manifest_value`, and the
 host's mounts and the client's ``logs``, ``cp`` read with :func:`read_from` and
@@ -81,8 +83,6 @@ def read_from(store: Any, key: str, offset: int) -> bytes | None:
     found = manifest(store, key)
     if found is None:
         return None
-    if found["size"] <= offset:
-        return b""
     folder = f"{base(key)}/{found['generation']}"
     chunks = []
     at = offset
