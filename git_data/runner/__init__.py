@@ -20,16 +20,19 @@ How a run flows (client = the machine where `git data run` is typed; host = wher
             supervisor   claim GPUs (gpus.py); fetch data into the host cache, verified, once
                          per host, and hard-link it into the checkout (hostfs.py); mounts;
                          build or reuse the environment by the hash of its files (envs.py);
-                         run COMMAND in its own process group, logs to files; upload logs,
-                         outputs, GPU samples and the record to runs/N/ while it runs and at
-                         the end; obey runs/N/stop
+                         run COMMAND in its own process group, logs to files; a heartbeat
+                         in runs/N/heartbeat.json (heartbeat.py); logs and append-only
+                         outputs in parts, settled outputs whole, while it runs (uploader.py,
+                         parts.py), all of it at the end; GPU samples and the record; obey
+                         runs/N/stop
     client  follow.py    print the framed log stream (frames.py) live and exit with the run's
                          exit code; `git data logs N --follow` reads the logs back from the
                          store instead, from any clone
 
 The client side is this package (launch, transport, ship, records, follow, hosts); it may
 use all of git_data. The host side is :mod:`git_data.runner.host` (agent, supervisor, hostfs,
-envs, gpus, frames, paths, sitepath): standard library only, started with ``python -S``, plus
+envs, gpus, frames, paths, sitepath, liveness, heartbeat, uploader, parts): standard library
+only, started with ``python -S``, plus
 git_data's errors and safeio; site-packages (or the modules shipped beside the agent) are
 loaded only for xxhash (verifying xxh128 objects) and, through ``git_data.store``, fsspec
 (stores that are not a local directory). The client imports frames and paths from the host
