@@ -277,3 +277,33 @@ def test_ssh_host_killed_is_lost_and_its_checkpoint_stays(
     follow = project.data("logs", "-f", str(run_id), check=False)
     assert follow.returncode != 0 and follow.stderr.splitlines()[-1].startswith(
         f"git-data: run {run_id} is lost")
+
+
+# ----- the parts reader, on hostile store content ------------------------------------------
+def test_parts_reader_checks_names_gaps_and_manifests(tmp_path: Path) -> None:
+    from git_data.folderstore import FolderStore
+    from git_data.runner.host import parts
+
+    root = tmp_path / "store"
+    store = FolderStore(str(root), root.as_uri(), "t")
+    key = "runs/5/outputs/m.jsonl"
+    base = root / "runs/5/parts/outputs/m.jsonl"
+    (base / "2").mkdir(parents=True)
+    store.write_bytes(key, b"whole\n")
+    assert parts.read_from(store, key, 0) is None  # no manifest: the whole file
+    for offset, data in ((0, b"ab"), (2, b"cd\n"), (9, b"after a gap")):
+        (base / "2" / parts.part_name(offset)).write_bytes(data)
+    (base / "2" / "..evil").write_bytes(b"x")
+    (base / "2" / "123").write_bytes(b"short name")
+    value = parts.manifest_value("outputs/m.jsonl", "parts", 2, 2, 1, "t")
+    store.write_json("runs/5/parts/outputs/m.jsonl/manifest.json", value)
+    assert parts.read_from(store, key, 0) == b"abcd\n"  # read on past size, stop at the gap
+    assert parts.read_from(store, key, 3) == b"d\n"  # inside a part: found by the listing
+    assert parts.open_file(store, key).read() == b"abcd\n"
+    assert parts.listing(store, "runs/5/outputs") == [key]
+    assert parts.files_under(store, "runs/5/outputs") == [key]
+    for bad in ({**value, "generation": "../../x"}, {**value, "generation": 0},
+                {**value, "format": "other"}, {**value, "size": -1}, [1, 2]):
+        store.write_json("runs/5/parts/outputs/m.jsonl/manifest.json", bad)
+        assert parts.read_from(store, key, 0) is None, bad
+    assert parts.base("runs/5/parts/x") is None and parts.base("links/x") is None

@@ -32,9 +32,9 @@ How a run flows (client = the machine where `git data run` is typed; host = wher
 The client side is this package (launch, transport, ship, records, follow, hosts); it may
 use all of git_data. The host side is :mod:`git_data.runner.host` (agent, supervisor, hostfs,
 envs, gpus, frames, paths, sitepath, liveness, heartbeat, uploader, parts): standard library
-only, started with ``python -S``, plus
-git_data's errors and safeio; site-packages (or the modules shipped beside the agent) are
-loaded only for xxhash (verifying xxh128 objects) and, through ``git_data.store``, fsspec
-(stores that are not a local directory). The client imports frames and paths from the host
-side (the framing and the path rules are shared); the host side never imports the client's.
+only, started with ``python -S``, plus git_data's errors and safeio; site-packages (or the
+modules shipped beside the agent) are loaded only for xxhash (verifying xxh128 objects) and,
+through ``git_data.store``, fsspec (stores that are not a local directory). The client
+imports frames, paths and parts from the host side (the framing, the path rules and the
+parts format are shared); the host side never imports the client's.
 """

@@ -444,10 +444,11 @@ def resume_from(repo: Repo, opts: RunOptions) -> dict[str, Any]:
         raise FatalError(f"run {prior['id']} in {store.describe()} records no commit to "
                          "resume from")
     if not _has_commit(repo, commit):
-        where = f" ({prior['ref']})" if isinstance(prior.get("ref"), str) else ""
-        raise FatalError(f"commit {commit[:12]} of run {prior['id']}{where} is not in this "
-                         "repository; fetch it first (git fetch origin "
-                         f"{prior.get('ref') or commit})")
+        ref = prior.get("ref")  # the record's word only, and only in this shape
+        ref = ref if isinstance(ref, str) and re.fullmatch(r"refs/data/runs/[0-9]+", ref) \
+            else None
+        raise FatalError(f"commit {commit[:12]} of run {prior['id']} is not in this "
+                         f"repository; fetch it first (git fetch origin {ref or commit})")
     command = prior.get("command")
     if not opts.command and isinstance(command, list) and all(isinstance(w, str)
                                                              for w in command):

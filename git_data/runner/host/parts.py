@@ -84,38 +84,31 @@ def read_from(store: Any, key: str, offset: int) -> bytes | None:
     if found is None:
         return None
     folder = f"{base(key)}/{found['generation']}"
-    chunks = []
-    at = offset
-    while (data := store.read_bytes(f"{folder}/{part_name(at)}")):
-        chunks.append(data)
+    first = store.read_bytes(f"{folder}/{part_name(offset)}")
+    if first is not None:
+        return b"".join(_chain(store, folder, offset, first))
+    starts = [s for s in _offsets(store, folder) if s <= offset]  # ``offset`` is inside one
+    if not starts:
+        return b""
+    data = store.read_bytes(f"{folder}/{part_name(starts[-1])}") or b""
+    if starts[-1] + len(data) <= offset:
+        return b""
+    return b"".join(_chain(store, folder, starts[-1], data))[offset - starts[-1]:]
+
+
+def _chain(store: Any, folder: str, at: int, data: bytes | None = None) -> Any:
+    """The parts from offset ``at`` on, each named by where the one before ends, until one
+    is missing (or empty)."""
+    if data is None:
+        data = store.read_bytes(f"{folder}/{part_name(at)}")
+    while data:
+        yield data
         at += len(data)
-    if chunks:
-        return b"".join(chunks)
-    listed = parts_of(store, key, found)  # ``offset`` is inside a part: find it
-    for start, size, part in listed or []:
-        if size is None or start + size > offset:
-            data = store.read_bytes(part)
-            if data is None or (size is not None and len(data) != size):
-                break  # changed under us: the next read takes it
-            chunks.append(data[max(0, offset - start):])
-    return b"".join(chunks)
+        data = store.read_bytes(f"{folder}/{part_name(at)}")
 
 
-def parts_of(store: Any, key: str, found: dict[str, Any] | None = None
-             ) -> list[tuple[int, int | None, str]] | None:
-    """(offset, size, store key) of each part of ``key`` from offset 0, from one listing:
-    a part's size is where the next starts (the last one's is None: read it); None when the
-    file is not in parts mode."""
-    found = found or manifest(store, key)
-    if found is None:
-        return None
-    folder = f"{base(key)}/{found['generation']}"
-    offsets = sorted(int(n) for n in store.list(folder) if PART_RE.fullmatch(n))
-    if not offsets or offsets[0] != 0:
-        return []
-    sizes: list[int | None] = [b - a for a, b in zip(offsets, offsets[1:])]
-    return [(start, size, f"{folder}/{part_name(start)}")
-            for start, size in zip(offsets, [*sizes, None])]
+def _offsets(store: Any, folder: str) -> list[int]:
+    return sorted(int(n) for n in store.list(folder) if PART_RE.fullmatch(n))
 
 
 def files_under(store: Any, prefix: str) -> list[str]:
@@ -138,27 +131,29 @@ def files_under(store: Any, prefix: str) -> list[str]:
 
 def open_file(store: Any, key: str) -> Any:
     """A binary stream of the run file ``key``: its parts one after another while it is in
-    parts mode, else the store file itself."""
-    found = parts_of(store, key)
+    parts mode (one part in memory at a time), else the store file itself."""
+    found = manifest(store, key)
     if found is None:
         return store.open(key, "rb")
-    return io.BufferedReader(_Parts(store, [part for _start, _size, part in found]))
+    return io.BufferedReader(_Parts(_chain(store, f"{base(key)}/{found['generation']}", 0)))
 
 
 class _Parts(io.RawIOBase):
-    """The parts' bytes in order, read one part at a time (memory: one part)."""
+    """The bytes of a sequence of parts, read one part at a time."""
 
-    def __init__(self, store: Any, keys: list[str]) -> None:
-        self.store = store
-        self.keys = list(keys)
+    def __init__(self, chunks: Any) -> None:
+        self.chunks = chunks
         self.current = memoryview(b"")
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer: Any) -> int:
-        while not len(self.current) and self.keys:
-            self.current = memoryview(self.store.read_bytes(self.keys.pop(0)) or b"")
+        while not len(self.current):
+            chunk = next(self.chunks, None)
+            if chunk is None:
+                return 0
+            self.current = memoryview(chunk)
         step = min(len(buffer), len(self.current))
         buffer[:step] = self.current[:step]
         self.current = self.current[step:]
