@@ -2,8 +2,9 @@
 
 It prepares the checkout (GPUs, data, mounts, environment), runs the command in its own
 process group with its output in ``logs/output.log``, and keeps the store up to date: logs and
-the stop request every ``log`` seconds, GPU samples every ``sample`` seconds, outputs every
-``upload`` seconds and at the end, then the final record. ``state.json`` in the run folder is
+the stop request every ``log`` seconds, GPU samples every ``sample`` seconds, outputs as they
+settle or grow (uploader.py) and at the end, then the final record; a heartbeat beside it all
+(heartbeat.py, wired in by liveness.py). ``state.json`` in the run folder is
 the host-local view that `agent tail` follows; it says ``done`` only after the last upload.
 """
 
