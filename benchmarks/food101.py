@@ -141,7 +141,7 @@ def render(args: argparse.Namespace, results: dict[str, dict[str, StepResult]]) 
     for key, steps in results.items():
         parts = ", ".join(f"{step} {cell(r)}" for step, r in steps.items())
         t = total(steps)
-        lines.append(f"  {key:8} {parts}; total {'%.1f s' % t if t is not None else 'n/a'}")
+        lines.append(f"  {key:8} {parts}; total " + (f"{t:.1f} s" if t is not None else "n/a"))
     gd, dvc, floor = (total(results.get(k, {})) for k in TOOL_KEYS)
     lines += ["", f"  DVC / git-data (add+push+clone): {ratio(dvc, gd)} (> 1: git-data faster)",
               f"  git-data / s5cmd up+down: {ratio(gd, floor)}",
