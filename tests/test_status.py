@@ -205,23 +205,3 @@ def test_status_among_many_clean_files(repo: Repo) -> None:
     repo.git("update-index", "--split-index")
     assert list((repo.path / ".git").glob("sharedindex.*"))
     assert json.loads(repo.data("status", "--json").stdout) == first
-
-
-def test_status_snapshot_follows_the_index(repo: Repo) -> None:
-    """The second status reads the staged pointers from the first one's snapshot; once the
-    index changes (a new file staged) or the snapshot is garbled, it reads the index again."""
-    repo.write("data/a.bin", random_bytes(5_000, seed=1))
-    repo.commit_all()
-    first = states(repo)
-    snapshot = repo.path / ".git" / "data" / "status-snapshot"
-    assert snapshot.is_file() and "data/a.bin" in snapshot.read_text()
-    written = snapshot.stat().st_mtime_ns
-    assert states(repo) == first
-    assert snapshot.stat().st_mtime_ns == written  # read, not written again
-    repo.write("data/b.bin", random_bytes(6_000, seed=2))
-    repo.git("add", "data/b.bin")
-    second = states(repo)
-    assert second["data/b.bin"]["size"] == 6_000 and second["__totals__"]["files"] == 2
-    snapshot.write_text('{"index": "garbled"')
-    assert states(repo) == second
-    assert json.loads(snapshot.read_text())["index"] != "garbled"

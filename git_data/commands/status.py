@@ -28,7 +28,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, fields
 from typing import TYPE_CHECKING
 
-from .. import indexfile, pointer, safeio
+from .. import indexfile, pointer
 from ..cache import Cache
 from ..config import Config
 from ..errors import FatalError
@@ -76,15 +76,7 @@ def _collect(repo: Repo, config: Config) -> tuple[list[FileState], list[PointerE
 def _staged(repo: Repo) -> tuple[list[PointerEntry], dict[str, int]]:
     """The staged pointers, one per path (as ``index_pointers(each_path_once=True)``), and
     for stage-0 entries git checks, the work-tree size it recorded: read from the index
-    file itself, where it can be (else from git, with no sizes).
-
-    An index whose checksum is the one the last status saw holds the same entries, so
-    their pointers come from that status's snapshot: reading 100,000 index entries and
-    their pointer blobs again was a third of a status at that size."""
-    snapshot = _Snapshot(repo)
-    saved = snapshot.load()
-    if saved is not None:
-        return saved
+    file itself, where it can be (else from git, with no sizes)."""
     index = indexfile.entries(repo.index_path, repo.object_format)
     if index is None:
         return repo.index_pointers(each_path_once=True), {}
@@ -96,67 +88,7 @@ def _staged(repo: Repo) -> tuple[list[PointerEntry], dict[str, int]]:
             best[path] = (rank, blob)
         if stage == 0 and not unchecked and size:
             recorded[path] = size
-    staged = repo.blob_pointers([(path, blob) for path, (_, blob) in best.items()])
-    if not repo.unreadable:  # a snapshot would hide the line naming those pointers
-        snapshot.save(staged, recorded)
-    return staged, recorded
-
-
-class _Snapshot:
-    """``$GIT_DIR/data/status-snapshot``: the staged pointers and recorded sizes the last
-    status read from an index, keyed by that index's trailing checksum (git's hash of all
-    its content), as JSON ``{"index": hex, "entries": [[path, oid, size]...], "recorded":
-    {path: size}}``. Any other checksum, an index written without one (index.skipHash), or
-    a file that does not parse: read the index as before. It is only ever replaced whole."""
-
-    FILE_NAME = "status-snapshot"
-
-    def __init__(self, repo: Repo) -> None:
-        self.path = repo.git_dir / "data" / self.FILE_NAME
-        self.root = repo.git_dir
-        self.index_path = repo.index_path
-        self.hash_size = indexfile.HASHES.get(repo.object_format, (0,))[0]
-        self.key = self._checksum()
-
-    def _checksum(self) -> str | None:
-        if not self.hash_size:
-            return None
-        try:
-            with open(self.index_path, "rb") as index:
-                index.seek(-self.hash_size, os.SEEK_END)
-                tail = index.read(self.hash_size)
-        except OSError:
-            return None
-        return tail.hex() if len(tail) == self.hash_size and tail.strip(b"\0") else None
-
-    def load(self) -> tuple[list[PointerEntry], dict[str, int]] | None:
-        if self.key is None:
-            return None
-        try:
-            doc = json.loads(self.path.read_bytes())
-            if doc["index"] != self.key:
-                return None
-            entries = [PointerEntry(path, oid, size) for path, oid, size in doc["entries"]]
-            recorded = doc["recorded"]
-        except (OSError, ValueError, TypeError, KeyError):
-            return None
-        # written whole by save from pointers already checked: only its shape is checked
-        if not isinstance(recorded, dict) or not all(
-                type(e.path) is str and type(e.oid) is str and type(e.size) is int
-                for e in entries):
-            return None
-        return entries, recorded
-
-    def save(self, staged: list[PointerEntry], recorded: dict[str, int]) -> None:
-        if self.key is None or self._checksum() != self.key:
-            return  # no checksum, or the index changed while it was read
-        doc = {"index": self.key, "entries": [[e.path, e.oid, e.size] for e in staged],
-               "recorded": recorded}
-        try:
-            safeio.write_bytes(self.path, json.dumps(doc, separators=(",", ":")).encode(),
-                               root=self.root)
-        except OSError:
-            pass  # a read-only repository still works, only slower
+    return repo.blob_pointers([(path, blob) for path, (_, blob) in best.items()]), recorded
 
 
 # index stages by preference (gitrepo.STAGE_RANK): merged, ours, theirs, the base
