@@ -136,6 +136,10 @@ class GitData(Tool):
         if ctx.backend == "s3":
             cmds.append(git(ctx.work, "data", "remote", "add", "origin", ctx.s3_url,
                             "--default", "--endpoint-url", ctx.endpoint))
+            # the run's user trusts the loopback server: a clone then reads the store the
+            # committed .gitdata names, as a user's clone would after this one-time setting
+            cmds.append(git(ctx.work, "config", "--global", "--add", "data.trustedEndpoint",
+                            ctx.endpoint))
         return cmds
 
     def add_commit(self, ctx: Ctx, first: bool, message: str) -> list[Cmd]:

@@ -15,8 +15,11 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import pointer, safeio
@@ -32,54 +35,123 @@ def materialize(repo: Repo, cache: Cache, entries: Iterable[PointerEntry]) -> tu
     """Write each file that is the pointer text of its entry and whose object is cached;
     returns (written, still missing). Any other file (edited, deleted, real bytes, a link)
     is left exactly as it is. A file under a symlinked folder, or whose cache object fails
-    its check, is left a pointer; after the others are written, one line names it."""
-    written: dict[str, PointerEntry] = {}
-    missing = 0
-    refused: list[str] = []
-    fault: OSError | None = None
-    excluded = False
+    its check, is left a pointer; after the others are written, one line names it.
+
+    Files are written by a few threads, each taking a run of up to ``_RUN`` entries of one
+    folder at a time: creating, copying and renaming a small file is mostly kernel time
+    (the GIL is released), and runs in different folders do not wait on one another's
+    folder lock. 20,000 files x 50 KB on 2 busy cores: 11.4-11.7 s one after another,
+    7.9-9.2 s in two threads (more threads only added kernel time there)."""
     _refuse_locked_index(repo)
     index = _index_entries(repo)
+    runs = list(_runs(list(entries)))
+    job = _Job(repo, cache, index)
+    workers = min(_WORKERS, len(runs)) if sum(map(len, runs)) >= _PARALLEL_FROM else 1
+    if workers > 1:
+        with ThreadPoolExecutor(workers, thread_name_prefix="git-data-write") as pool:
+            results = list(pool.map(job.run, runs))
+    else:
+        results = [job.run(run) for run in runs]
+    written: dict[str, PointerEntry] = {}
     others: list[PointerEntry] = []
-    with _Folders(repo.root) as folders:
-        for entry in entries:
-            try:
-                dir_fd, name = folders.open(entry.path)
-                if not _holds_pointer_at(dir_fd, name, entry.oid):
-                    others.append(entry)
-                    continue
-                if not cache.has(entry.oid):
-                    missing += 1
-                    continue
-                mode = 0o755 if index.get(entry.path, ("100644", ""))[0] == "100755" else 0o644
-                if not excluded:
-                    excluded = True
-                    exclude_temporary_files(repo)
-                if not _write_from_cache(cache, entry, dir_fd, name, mode):
-                    missing += 1  # removed from the cache meanwhile (gc)
-                    continue
-            except FileNotFoundError:  # its folder is gone: the user's doing, left alone
-                continue
-            except FatalError as exc:  # a symlinked folder, a corrupt cache object
-                refused.append(str(exc))
-                continue
-            except OSError as exc:  # nothing half-written: that file stays a pointer
-                if is_fault(exc):  # a full disk, a read-only folder: the next file would
-                    fault = exc    # fail too; the CLI says what to do after the index update
-                    break
-                refused.append(f"cannot write {entry.path} ({exc.strerror}); it stays a "
-                               "pointer: fix that and run `git data checkout`")
-                continue
-            written[entry.path] = entry
+    refused: list[str] = []
+    missing = 0
+    for result in results:
+        written.update(result.written)
+        others += result.others
+        refused += result.refused
+        missing += result.missing
     unindexed = written_not_indexed(repo, others)  # by a run killed before its index update
     if written or unindexed:
         refresh(repo, {**unindexed, **written}, index)
-    if fault is not None:
-        raise fault
+    if job.fault is not None:
+        raise job.fault
     if refused:
         more = f" (and {len(refused) - 1} more such file(s))" if len(refused) > 1 else ""
         raise FatalError(refused[0] + more)
     return len(written), missing
+
+
+_WORKERS = min(8, os.cpu_count() or 1)
+_PARALLEL_FROM = 64  # fewer files: threads cost more than they save
+_RUN = 256
+
+
+def _runs(entries: list[PointerEntry]) -> Iterator[list[PointerEntry]]:
+    """Consecutive entries of one folder, at most ``_RUN`` at a time (entries come sorted)."""
+    run: list[PointerEntry] = []
+    folder = None
+    for entry in entries:
+        parent = entry.path.rpartition("/")[0]
+        if run and (parent != folder or len(run) >= _RUN):
+            yield run
+            run = []
+        folder = parent
+        run.append(entry)
+    if run:
+        yield run
+
+
+@dataclass
+class _RunResult:
+    written: dict[str, PointerEntry] = field(default_factory=dict)
+    others: list[PointerEntry] = field(default_factory=list)  # not the pointer text
+    refused: list[str] = field(default_factory=list)
+    missing: int = 0
+
+
+class _Job:
+    """What the writing threads share: the first fault (a full disk, a read-only folder)
+    stops them all, as the next file would fail too; the CLI says what to do after the
+    index update."""
+
+    def __init__(self, repo: Repo, cache: Cache, index: dict[str, tuple[str, str]]) -> None:
+        self.repo, self.cache, self.index = repo, cache, index
+        self.fault: OSError | None = None
+        self._lock = threading.Lock()
+        self._excluded = False
+
+    def _exclude_once(self) -> None:
+        with self._lock:
+            if not self._excluded:
+                exclude_temporary_files(self.repo)
+                self._excluded = True
+
+    def run(self, entries: list[PointerEntry]) -> _RunResult:
+        out = _RunResult()
+        with _Folders(self.repo.root) as folders:
+            for entry in entries:
+                if self.fault is not None:
+                    break
+                try:
+                    self._one(entry, folders, out)
+                except FileNotFoundError:  # its folder is gone: the user's doing, left alone
+                    continue
+                except FatalError as exc:  # a symlinked folder, a corrupt cache object
+                    out.refused.append(str(exc))
+                except OSError as exc:  # nothing half-written: that file stays a pointer
+                    if is_fault(exc):
+                        with self._lock:
+                            self.fault = self.fault or exc
+                        break
+                    out.refused.append(f"cannot write {entry.path} ({exc.strerror}); it stays "
+                                       "a pointer: fix that and run `git data checkout`")
+        return out
+
+    def _one(self, entry: PointerEntry, folders: _Folders, out: _RunResult) -> None:
+        dir_fd, name = folders.open(entry.path)
+        if not _holds_pointer_at(dir_fd, name, entry.oid):
+            out.others.append(entry)
+            return
+        if not self.cache.has(entry.oid):
+            out.missing += 1
+            return
+        mode = 0o755 if self.index.get(entry.path, ("100644", ""))[0] == "100755" else 0o644
+        self._exclude_once()
+        if not _write_from_cache(self.cache, entry, dir_fd, name, mode):
+            out.missing += 1  # removed from the cache meanwhile (gc)
+            return
+        out.written[entry.path] = entry
 
 
 def written_not_indexed(repo: Repo, entries: list[PointerEntry]) -> dict[str, PointerEntry]:

@@ -85,3 +85,27 @@ def test_streamed_checkout_leaves_nothing_for_git_to_reread(team: tuple[Repo, Pa
                                              else b"other bytes" * 5000)
     clone.write("data/f1.bin", b"edited after the switch")
     assert clone.git("status", "--porcelain").stdout == " M data/f1.bin\n"
+
+
+def test_many_files_written_by_threads_each_once(team: tuple[Repo, Path],
+                                                 tmp_path: Path) -> None:
+    """Enough files for the writing threads (several runs of one folder, several folders):
+    every file gets its own bytes, an edited one is left alone, and git sees a clean tree
+    without reading them again."""
+    repo, bare = team
+    many = {f"data/d{i % 3}/f{i:03d}.bin": random_bytes(600 + i, seed=i) for i in range(900)}
+    for name, content in many.items():
+        repo.write(name, content)
+    repo.commit_all("many")
+    repo.git("push", "-q", "origin", "main")
+    Repo(tmp_path).data("clone", "--no-data", str(bare), "copy")
+    clone = Repo(tmp_path / "copy")
+    clone.data("fetch")
+    clone.write("data/d1/f001.bin", b"my edit")
+    clone.data("checkout")
+    assert clone.read("data/d1/f001.bin") == b"my edit"
+    assert all(clone.read(name) == content for name, content in many.items()
+               if name != "data/d1/f001.bin")
+    assert clone.git("status", "--porcelain").stdout.splitlines() == [" M data/d1/f001.bin"]
+    leftovers = [p for p in (clone.path / "data").rglob("*") if "git-data-tmp" in p.name]
+    assert leftovers == []
