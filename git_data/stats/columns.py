@@ -44,13 +44,15 @@ class SketchSizes:
     reservoir: int = 4096
     distinct: int = 4096
     top: int = 1024
+    top_exact: int = 16_384  # distinct values counted exactly before Misra-Gries takes over
 
     @classmethod
     def for_columns(cls, ncols: int) -> SketchSizes:
-        """Smaller sketches for wide tables, so memory stays bounded whatever the width."""
+        """Smaller sketches for wide tables, so memory stays bounded whatever the width
+        (about 1 M exact top-value counts in all)."""
         scale = min(1.0, 64 / max(ncols, 1))
         return cls(max(256, int(4096 * scale)), max(256, int(4096 * scale)),
-                   max(64, int(1024 * scale)))
+                   max(64, int(1024 * scale)), max(1024, int(16_384 * scale)))
 
 
 def column_type(kinds: set[str]) -> str:
@@ -110,6 +112,35 @@ def parse_text_batch(cells: Sequence[str]) -> tuple[set[str], list[Any] | None]:
     return _parse_each(cells)
 
 
+ZONE_RE = re.compile(r"(Z|[+-]\d{2}:?\d{2})$")
+
+
+def canonical_keys(keys: Sequence[str], kinds: set[str], numbers: list[Any]) -> list[str]:
+    """The text a number or an instant is counted under: ``1``, ``1.0`` and ``01`` are one
+    value in a numeric column, and one instant written in three time zones is one."""
+    if kinds == {"int"}:
+        return list(map(str, numbers))
+    if kinds <= {"int", "float"}:
+        return list(map(number_key, numbers))
+    if kinds == {"datetime"}:
+        return [_utc_key(n) if len(k) > 10 and ZONE_RE.search(k) else k
+                for k, n in zip(keys, numbers)]
+    return list(keys)
+
+
+def number_key(x: Any) -> str:
+    if type(x) is int:
+        return str(x)
+    if math.isfinite(x) and x.is_integer() and abs(x) < 2**53:
+        return str(int(x))
+    return repr(x)
+
+
+def _utc_key(seconds: float) -> str:
+    moment = datetime.fromtimestamp(seconds, timezone.utc)
+    return moment.isoformat().replace("+00:00", "Z")
+
+
 def _parse_each(cells: Sequence[str]) -> tuple[set[str], list[Any] | None]:
     kinds: set[str] = set()
     numbers: list[Any] = []
@@ -117,7 +148,7 @@ def _parse_each(cells: Sequence[str]) -> tuple[set[str], list[Any] | None]:
         kind, number = _parse_cell(cell)
         kinds.add(kind)
         if column_type(kinds) == "string":
-            return {"string"}, None
+            return kinds | {"string"}, None
         numbers.append(number)
     return kinds, numbers
 
@@ -178,11 +209,12 @@ class ColumnAccumulator:
         self.kinds: set[str] = set()
         self.is_string = False
         self.nonfinite = 0
+        self.mixed = False  # numbers first, then text: worth a note
         self.moments = Moments()
         self.sample = Reservoir(sizes.reservoir, seed)
         self.histogram = StreamHistogram()
         self.distinct = DistinctCounter(sizes.distinct)
-        self.top = TopValues(sizes.top)
+        self.top = TopValues(sizes.top, sizes.top_exact)
         self.lengths = [0, 0, None, None]  # count, total, shortest, longest
 
     def add_text(self, cells: Sequence[str]) -> None:
@@ -193,10 +225,15 @@ class ColumnAccumulator:
             self.missing += len(cells) - len(keys)
         if not keys:
             return
-        self._add_keys(keys)
         if self.is_string:
+            self._add_keys(keys)
             return
         kinds, numbers = parse_text_batch(keys)
+        if numbers is not None and column_type(self.kinds | kinds) != "string":
+            # distinct and top values of a number or an instant, not of its spelling
+            self._add_keys(canonical_keys(keys, kinds, numbers))
+        else:
+            self._add_keys(keys)
         self._add_kinds(kinds, numbers)
 
     def add_values(self, values: Sequence[Any]) -> None:
@@ -228,6 +265,9 @@ class ColumnAccumulator:
                         max(sizes) if longest is None else max(longest, max(sizes))]
 
     def _add_kinds(self, kinds: set[str], numbers: list[Any] | None) -> None:
+        merged = self.kinds | kinds
+        if {"int", "float"} & merged and (numbers is None or column_type(merged) == "string"):
+            self.mixed = True
         self.kinds |= kinds
         if column_type(self.kinds) == "string" or numbers is None:
             self.is_string = True

@@ -23,6 +23,7 @@ from git_data.stats.sniff import (
     drain,
     peek,
     stream_size,
+    utf16_encoding,
 )
 from git_data.stats.tabular import READ_ERRORS, profile_text_table
 
@@ -50,12 +51,26 @@ def profile(source: Source, name: str | None = None, size: int | None = None, *,
     if size is None:
         size = stream_size(source)
     head, stream, counter = peek(source)
+    check_encoding_and_magic(name, head)
     with gc_paused():
         result = _dispatch(stream, name, detect(name, head), size, head, sample_size)
     if result.size is None and counter is not None:
         drain(stream)
         result.size = counter.bytes_read
     return result
+
+
+def check_encoding_and_magic(name: str, head: bytes) -> None:
+    """Refuse, in one line, what would otherwise be profiled as garbage: UTF-16 text
+    without a byte-order mark ("n a m e") and a file named ``.parquet`` that is not one."""
+    encoding = utf16_encoding(head)
+    if encoding:
+        raise StatsError(f"{name}: looks like {encoding} text without a byte-order mark; "
+                         f"convert it to UTF-8 (iconv -f {encoding} -t UTF-8)")
+    ext = posixpath.splitext(name.lower())[1]
+    if EXTENSIONS.get(ext) == "parquet" and head and not head.startswith(b"PAR1"):
+        raise StatsError(f"{name}: not a Parquet file (it does not start with PAR1); "
+                         "rename it or check how it was written")
 
 
 @contextlib.contextmanager

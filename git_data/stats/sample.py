@@ -110,16 +110,60 @@ def sample_rows(stream: Input, name: str, n: int,
 
 
 def write_sample(stream: Input, name: str, out: Output, n: int, seed: int = 0) -> int:
-    """Write a sample of ``n`` rows to ``out`` (a path or binary stream): JSON Lines input
-    gives JSON Lines (lines copied unchanged), TSV gives TSV, CSV and Parquet give CSV.
-    Returns the number of rows written."""
+    """Write a sample of ``n`` rows to ``out`` (a path or binary stream). A path ending in
+    ``.parquet``/``.pq`` gets Parquet (typed columns where the values allow, else text);
+    otherwise JSON Lines input gives JSON Lines (lines copied unchanged), TSV gives TSV, CSV
+    and Parquet give CSV. Returns the number of rows written."""
     fmt, header, records = _sampled(stream, name, n, seed)
     if isinstance(out, (str, os.PathLike)):
         from .. import safeio  # written whole, then renamed into place
 
+        as_parquet = os.fspath(out).lower().endswith((".parquet", ".pq"))
         with safeio.atomic_path(out) as file, open(file.fd, "wb", closefd=False) as target:
+            if as_parquet:
+                return _write_parquet(target, fmt, header, records)
             return _write(target, fmt, header, records)
     return _write(out, fmt, header, records)
+
+
+def _write_parquet(out: BinaryIO, fmt: str, header: list[str], records: list[Any]) -> int:
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise StatsError("writing Parquet needs pyarrow (pip install 'git-data[stats]')")\
+            from None
+    if fmt == "jsonl":
+        objects = [flatten(json.loads(line)) for line in records]
+        header = list(dict.fromkeys(key for obj in objects for key in obj))
+        records = [[obj.get(key) for key in header] for obj in objects]
+    columns = {}
+    for i, key in enumerate(header):
+        values = [row[i] for row in records]
+        if fmt in ("csv", "tsv"):  # text cells: the types a profile would infer
+            values = [None if v == "" else v for v in values]
+        try:
+            array = pa.array(values)
+            if fmt in ("csv", "tsv"):
+                array = _typed(array)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            array = pa.array([None if v is None else str(_cell(v)) for v in values],
+                             pa.string())
+        columns[key] = array
+    pq.write_table(pa.table(columns) if columns else pa.table({}), out)
+    return len(records)
+
+
+def _typed(array: Any) -> Any:
+    """A text column as int64, float64 or bool when every value parses, else as text."""
+    import pyarrow as pa
+
+    for kind in (pa.int64(), pa.float64(), pa.bool_()):
+        try:
+            return array.cast(kind)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            continue
+    return array
 
 
 def _write(out: BinaryIO, fmt: str, header: list[str], records: list[Any]) -> int:

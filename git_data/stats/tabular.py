@@ -87,6 +87,10 @@ class TableBuilder:
         return {"header": header, "rows": rows}
 
     def result(self, name: str, fmt: str, size: int | None) -> Profile:
+        for acc in self.columns:
+            if acc.mixed:
+                self.log.add(f"{name}: column {acc.name!r} mixes numbers and text; profiled "
+                             "as text (check for a stray value or a second header)")
         return Profile(name=name, kind="table", format=fmt, size=size, rows=self.rows,
                        columns=[acc.result() for acc in self.columns],
                        sample=self.sample_table(), warnings=self.log.result())

@@ -1,0 +1,84 @@
+"""Profiles that were found wrong: exact top counts past 1,024 distinct values, values
+counted by what they mean rather than how they are spelt, and input that used to be
+profiled as garbage."""
+
+from __future__ import annotations
+
+import io
+import random
+from collections import Counter
+
+import pytest
+
+from git_data.stats import StatsError, profile, write_sample
+
+
+def airports_like(rows: int = 3376, seed: int = 7) -> tuple[bytes, Counter, Counter]:
+    """Shaped like vega_datasets' airports: ~3,000 distinct names and ~2,000 cities, a
+    few of which repeat (Municipal, Regional...), in a 3,376-row file."""
+    rng = random.Random(seed)
+    common_names = ["Municipal", "County", "Regional", "Memorial Field"]
+    common_cities = ["Houston", "Columbus", "Jackson", "Springfield", "Greenville"]
+    names, cities = [], []
+    for i in range(rows):
+        names.append(rng.choice(common_names) if rng.random() < 0.08 else f"Airport {i}")
+        cities.append(rng.choice(common_cities) if rng.random() < 0.05
+                      else f"City {rng.randrange(2000)}")
+    lines = ["iata,name,city"] + [f"A{i},{n},{c}" for i, (n, c) in enumerate(zip(names,
+                                                                                 cities))]
+    return ("\n".join(lines) + "\n").encode(), Counter(names), Counter(cities)
+
+
+def test_top_counts_exact_with_more_than_1024_distinct_values() -> None:
+    data, names, cities = airports_like()
+    assert len(names) > 1024 and len(cities) > 1024
+    p = profile(io.BytesIO(data), "airports.csv")
+    for col, truth in (("name", names), ("city", cities)):
+        c = p.column(col)
+        assert c.top_exact and c.distinct_exact and c.distinct == len(truth)
+        top = dict(map(tuple, c.top[:4]))
+        assert top == {k: truth[k] for k in top}
+        assert c.top[0][1] == truth.most_common(1)[0][1]
+
+
+def test_numbers_counted_by_value_not_spelling() -> None:
+    data = (b"x,when\n1,2024-01-01T12:00:00Z\n1.0,2024-01-01T13:00:00+01:00\n"
+            b"01,2024-01-01T07:00:00-05:00\n2.5,2024-01-02T00:00:00Z\n")
+    p = profile(io.BytesIO(data), "t.csv")
+    x, when = p.column("x"), p.column("when")
+    assert x.type == "float" and x.distinct == 2 and x.top[0] == ["1", 3]
+    assert when.type == "datetime" and when.distinct == 2 and when.top[0][1] == 3
+
+
+def test_mixed_numbers_and_text_gives_a_note() -> None:
+    rows = "\n".join(str(i) for i in range(100))
+    p = profile(io.BytesIO(f"code\n{rows}\nN/A\nabc\n".encode()), "m.csv")
+    assert p.column("code").type == "string"
+    assert any("'code' mixes numbers and text" in w for w in p.warnings)
+    clean = profile(io.BytesIO(f"code\n{rows}\n".encode()), "c.csv")
+    assert not clean.warnings
+
+
+def test_utf16_without_bom_is_refused_in_one_line() -> None:
+    data = "name,age\nAda,36\nAlan,41\n".encode("utf-16-le")
+    with pytest.raises(StatsError, match=r"u\.csv: looks like UTF-16LE text without a byte"):
+        profile(io.BytesIO(data), "u.csv")
+    with pytest.raises(StatsError, match="UTF-16BE"):
+        profile(io.BytesIO("name,age\nAda,36\n".encode("utf-16-be")), "u.csv")
+
+
+def test_non_parquet_named_parquet_is_an_error() -> None:
+    with pytest.raises(StatsError, match=r"fake\.parquet: not a Parquet file"):
+        profile(io.BytesIO(b"a,b\n1,2\n"), "fake.parquet")
+
+
+def test_sample_to_parquet_path_writes_parquet(tmp_path) -> None:
+    pq = pytest.importorskip("pyarrow.parquet")
+    data = b"id,score,name\n" + b"".join(f"{i},{i / 2},n{i}\n".encode() for i in range(50))
+    out = tmp_path / "x.parquet"
+    assert write_sample(io.BytesIO(data), "d.csv", str(out), 10) == 10
+    assert out.read_bytes()[:4] == b"PAR1"
+    table = pq.read_table(out)
+    assert table.num_rows == 10 and table.column_names == ["id", "score", "name"]
+    assert str(table.schema.field("id").type) == "int64"
+    assert str(table.schema.field("score").type) == "double"
