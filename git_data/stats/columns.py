@@ -179,7 +179,7 @@ def classify_value(value: Any) -> tuple[str, str, Any]:
     if t is int:
         return "int", str(value), value
     if t is float:
-        return "float", repr(value), value
+        return "float", number_key(value), value
     if isinstance(value, (datetime, date)):
         return "datetime", value.isoformat(), _timestamp(value)
     if isinstance(value, Decimal):
@@ -235,6 +235,27 @@ class ColumnAccumulator:
         else:
             self._add_keys(keys)
         self._add_kinds(kinds, numbers)
+
+    def add_numbers(self, numbers: list[Any], kind: str, missing: int = 0) -> None:
+        """Numbers of a typed column (Parquet int or float, NaN and nulls already taken out
+        and counted in ``missing``), without classifying each value."""
+        self.missing += missing
+        if not numbers:
+            return
+        self._add_keys(list(map(str, numbers)) if kind == "int"
+                       else list(map(number_key, numbers)))
+        if not self.is_string:
+            self._add_kinds({kind}, numbers)
+
+    def add_keyed(self, keys: list[str], numbers: list[Any] | None, kind: str,
+                  missing: int = 0) -> None:
+        """Values of a typed column given as their keys (and numbers, None for text)."""
+        self.missing += missing
+        if not keys:
+            return
+        self._add_keys(keys)
+        if not self.is_string:
+            self._add_kinds({kind}, numbers)
 
     def add_values(self, values: Sequence[Any]) -> None:
         keys: list[str] = []
