@@ -82,3 +82,15 @@ def test_sample_to_parquet_path_writes_parquet(tmp_path) -> None:
     assert table.num_rows == 10 and table.column_names == ["id", "score", "name"]
     assert str(table.schema.field("id").type) == "int64"
     assert str(table.schema.field("score").type) == "double"
+
+
+def test_every_column_of_a_wide_table_is_profiled() -> None:
+    width, rows = 6000, 30
+    header = ",".join(f"c{i}" for i in range(width))
+    body = "\n".join(",".join(str(r * i % 7) for i in range(width)) for r in range(rows))
+    p = profile(io.BytesIO(f"{header}\n{body}\n".encode()), "wide.csv")
+    assert len(p.columns) == width and p.rows == rows
+    assert not any("only the first" in w for w in p.warnings)
+    last = p.column(f"c{width - 1}")
+    assert last.type == "int" and last.count == rows
+    assert last.distinct == len({r * (width - 1) % 7 for r in range(rows)})

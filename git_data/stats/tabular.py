@@ -22,7 +22,7 @@ from git_data.stats.sketches import Reservoir
 from git_data.stats.sniff import decoded_lines
 
 BATCH_CELLS = 200_000
-MAX_COLUMNS = 5000
+MAX_COLUMNS = 50_000  # sketches shrink with the width (SketchSizes), so memory stays bounded
 MAX_CELL_CHARS = 200
 MAX_DEPTH = 4
 READ_ERRORS = (EOFError, zlib.error, gzip.BadGzipFile)
