@@ -94,3 +94,23 @@ def test_every_column_of_a_wide_table_is_profiled() -> None:
     last = p.column(f"c{width - 1}")
     assert last.type == "int" and last.count == rows
     assert last.distinct == len({r * (width - 1) % 7 for r in range(rows)})
+
+
+def test_inf_and_minus_inf_kept_in_text_html_and_json() -> None:
+    import math
+
+    from git_data.stats import Profile, render_html, render_text
+
+    p = profile(io.BytesIO(b"x,y\ninf,1\n-inf,2\nnan,3\n5,inf\n"), "inf.csv")
+    x, y = p.column("x"), p.column("y")
+    # as pandas gives them: NaN is missing, max inf, min -inf, mean inf + -inf = nan
+    assert (x.count, x.missing, x.nonfinite) == (3, 1, 2)
+    assert x.max == math.inf and x.min == -math.inf and math.isnan(x.mean)
+    assert (y.min, y.max, y.mean) == (1, math.inf, math.inf)
+    again = Profile.from_json(p.to_json())
+    assert again.column("x").min == -math.inf and math.isnan(again.column("x").mean)
+    text = render_text(p)
+    line = next(row for row in text.splitlines() if row.split()[:1] == ["x"])
+    assert "-inf" in line.split() and "inf" in line.split() and "nan" in line.split()
+    page = render_html(p)
+    assert ">-inf<" in page and ">inf<" in page

@@ -209,6 +209,7 @@ class ColumnAccumulator:
         self.kinds: set[str] = set()
         self.is_string = False
         self.nonfinite = 0
+        self.posinf = self.neginf = 0  # inf / -inf: shown in min, max and mean
         self.mixed = False  # numbers first, then text: worth a note
         self.moments = Moments()
         self.sample = Reservoir(sizes.reservoir, seed)
@@ -304,7 +305,11 @@ class ColumnAccumulator:
 
     def _finite(self, numbers: list[Any]) -> list[Any]:
         finite = [x for x in numbers if math.isfinite(x)]
-        self.nonfinite += len(numbers) - len(finite)
+        if len(finite) < len(numbers):
+            positive = sum(1 for x in numbers if x == math.inf)
+            self.posinf += positive
+            self.neginf += len(numbers) - len(finite) - positive
+            self.nonfinite += len(numbers) - len(finite)
         return finite
 
     def _add_numbers(self, numbers: list[Any], kinds: set[str]) -> None:
@@ -327,14 +332,29 @@ class ColumnAccumulator:
         n, total, shortest, longest = self.lengths
         if kind == "string" and n:
             col.length = {"min": shortest, "mean": total / n, "max": longest}
-        elif kind != "string" and self.moments.n:
+        elif kind != "string" and (self.moments.n or self.nonfinite):
             self._numeric_result(col)
+            if self.nonfinite:
+                self._infinite_result(col)
         return col
+
+    def _infinite_result(self, col: ColumnProfile) -> None:
+        """inf and -inf as pandas gives them: max inf, min -inf, and the mean inf, -inf or
+        nan (inf + -inf); std nan. Quantiles and the histogram cover the finite values."""
+        if self.posinf:
+            col.max = math.inf
+            col.min = math.inf if col.min is None else col.min
+        if self.neginf:
+            col.min = -math.inf
+            col.max = -math.inf if col.max is None else col.max
+        col.mean = math.nan if self.posinf and self.neginf else \
+            (math.inf if self.posinf else -math.inf)
+        col.std = math.nan
 
     def _numeric_result(self, col: ColumnProfile) -> None:
         m = self.moments
         col.min, col.max, col.mean, col.std = m.min, m.max, m.mean, m.std
-        if col.type == "bool":
+        if col.type == "bool" or not m.n:
             return
         col.quantiles = dict(zip(QUANTILES, self.sample.quantiles(QUANTILES.values())))
         col.histogram = self.histogram.result()

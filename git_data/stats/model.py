@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -10,6 +11,7 @@ from git_data.errors import FatalError
 
 FORMAT_VERSION = 1
 NUMERIC_TYPES = ("int", "float", "datetime")
+NONFINITE_KEYS = ("min", "max", "mean", "std")  # may be inf, -inf or nan: "inf" in JSON
 
 
 class StatsError(FatalError):
@@ -80,6 +82,10 @@ class ColumnProfile:
         data = {k: v for k, v in self.__dict__.items() if v is not None and v != {}}
         if not self.nonfinite:
             del data["nonfinite"]
+        for key in NONFINITE_KEYS:  # JSON has no inf or nan: written as text
+            value = data.get(key)
+            if isinstance(value, float) and not math.isfinite(value):
+                data[key] = str(value)
         if self.histogram is not None:
             data["histogram"] = self.histogram.to_dict()
         return data
@@ -87,6 +93,9 @@ class ColumnProfile:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ColumnProfile:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        for key in NONFINITE_KEYS:
+            if known.get(key) in ("inf", "-inf", "nan"):
+                known[key] = float(known[key])
         if known.get("histogram") is not None:
             known["histogram"] = Histogram.from_dict(known["histogram"])
         return cls(**known)
