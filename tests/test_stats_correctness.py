@@ -114,3 +114,25 @@ def test_inf_and_minus_inf_kept_in_text_html_and_json() -> None:
     assert "-inf" in line.split() and "inf" in line.split() and "nan" in line.split()
     page = render_html(p)
     assert ">-inf<" in page and ">inf<" in page
+
+
+def test_parquet_structs_flattened_and_lists_profiled_by_length(tmp_path) -> None:
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    table = pa.table({
+        "id": [1, 2, 3, 4],
+        "meta": [{"src": "a", "pos": {"x": 1.5}}, {"src": "b", "pos": {"x": 2.5}},
+                 {"src": "a", "pos": None}, None],
+        "tags": [["x", "y"], [], None, ["z"]],
+    })
+    path = tmp_path / "nested.parquet"
+    pq.write_table(table, path)
+    p = profile(str(path))
+    assert p.column_names == ["id", "meta.src", "meta.pos.x", "len(tags)"]
+    src = p.column("meta.src")
+    assert src.type == "string" and src.missing == 1 and src.top[0] == ["a", 2]
+    x = p.column("meta.pos.x")
+    assert x.type == "float" and x.count == 2 and x.mean == pytest.approx(2.0)
+    tags = p.column("len(tags)")
+    assert tags.type == "int" and tags.count == 3 and tags.missing == 1
+    assert (tags.min, tags.max) == (0, 2)

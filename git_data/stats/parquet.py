@@ -69,15 +69,47 @@ def profile_parquet(source: str | BinaryIO, name: str, size: int | None,
                        warnings=[f"{name}: install pyarrow to profile Parquet columns "
                                  f"({INSTALL_HINT})"])
     pf = open_parquet(source, name)
-    names = unique_names([str(n) for n in pf.schema_arrow.names])
+    flat = flat_columns(pf.schema_arrow.empty_table())
+    names = unique_names([n if not _is_list(c.type) else f"len({n})" for n, c in flat])
     builder = TableBuilder(names, sample_size, WarningLog())
     rows: list[list[Any]] = []
     for batch in parquet_batches(pf, name, builder.batch_rows):
-        columns = [_column_values(acc, col) for acc, col in zip(builder.columns, batch.columns)]
-        rows = [c if c is not None else col for c, col in zip(columns, batch.columns)]
+        arrays = [c.combine_chunks() if hasattr(c, "combine_chunks") else c
+                  for _, c in flat_columns(batch)]
+        columns = [_column_values(acc, col) for acc, col in zip(builder.columns, arrays)]
+        rows = [c if c is not None else col for c, col in zip(columns, arrays)]
         builder.sample.add_batch(_Rows(rows, batch.num_rows))
         builder.rows += batch.num_rows
     return builder.result(name, "parquet", size)
+
+
+def flat_columns(data: Any) -> list[tuple[str, Any]]:
+    """(name, array) of every leaf column: struct fields become ``a.b`` columns (nested
+    ones ``a.b.c``); a list column stays one column, profiled by its lengths."""
+    import pyarrow as pa
+
+    out: list[tuple[str, Any]] = []
+    for field, column in zip(data.schema, data.columns):
+        _flatten_into(out, str(field.name), column, pa)
+    return out
+
+
+def _flatten_into(out: list[tuple[str, Any]], name: str, column: Any, pa: Any) -> None:
+    if not pa.types.is_struct(column.type):
+        out.append((name, column))
+        return
+    array = column.combine_chunks() if hasattr(column, "combine_chunks") else column
+    for i in range(array.type.num_fields):
+        # flatten() folds the struct's own nulls into each child
+        child = array.flatten()[i] if hasattr(array, "flatten") else array.field(i)
+        _flatten_into(out, f"{name}.{array.type.field(i).name}", child, pa)
+
+
+def _is_list(kind: Any) -> bool:
+    import pyarrow as pa
+
+    return bool(pa.types.is_list(kind) or pa.types.is_large_list(kind)
+                or pa.types.is_fixed_size_list(kind))
 
 
 def _column_values(acc: ColumnAccumulator, column: Any) -> list[Any] | None:
@@ -87,6 +119,12 @@ def _column_values(acc: ColumnAccumulator, column: Any) -> list[Any] | None:
     import pyarrow as pa
 
     kind = column.type
+    if _is_list(kind):  # list columns: statistics of their lengths
+        import pyarrow.compute as pc
+
+        lengths = pc.list_value_length(column).drop_null()
+        acc.add_numbers(lengths.to_numpy().tolist(), "int", len(column) - len(lengths))
+        return None
     if pa.types.is_integer(kind) and column.null_count == 0:
         acc.add_numbers(column.to_numpy().tolist(), "int")
         return None
