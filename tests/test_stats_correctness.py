@@ -107,6 +107,8 @@ def test_inf_and_minus_inf_kept_in_text_html_and_json() -> None:
     assert (x.count, x.missing, x.nonfinite) == (3, 1, 2)
     assert x.max == math.inf and x.min == -math.inf and math.isnan(x.mean)
     assert (y.min, y.max, y.mean) == (1, math.inf, math.inf)
+    assert p.to_dict()["version"] == 2 and p.to_dict()["columns"][0]["min"] == "-inf"
+    assert profile(io.BytesIO(b"x\n1\n"), "f.csv").to_dict()["version"] == 1
     again = Profile.from_json(p.to_json())
     assert again.column("x").min == -math.inf and math.isnan(again.column("x").mean)
     text = render_text(p)

@@ -5,10 +5,11 @@ How data flows through this package::
     stream (cache file, remote store stream, path)
       -> files.profile(): sniff.peek() + sniff.detect()      format from name, magic, content
          -> tabular (CSV/TSV/JSONL)  rows in bounded batches  -> columns.ColumnAccumulator
-            parquet (pyarrow)        record batches          -> columns.ColumnAccumulator
+            parquet (pyarrow)        record batches; structs flattened, lists as lengths;
+                                     numbers via numpy   -> columns.ColumnAccumulator
             images                   header bytes only        -> width / height
          ColumnAccumulator: type inference + sketches (Welford moments, reservoir quantiles,
-         KMV distinct count, Misra-Gries top values, self-extending histogram)
+         KMV distinct count, exact then Misra-Gries top values, self-extending histogram)
       -> model.Profile              small, stable JSON (to_json / from_json)
          -> render_text / render_html     terminal table; self-contained HTML page
          -> schema.infer_schema / validate      saved expectations and anomalies

@@ -9,7 +9,7 @@ from typing import Any
 
 from git_data.errors import FatalError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # the newest read; a profile is written as 1 unless it needs 2
 NUMERIC_TYPES = ("int", "float", "datetime")
 NONFINITE_KEYS = ("min", "max", "mean", "std")  # may be inf, -inf or nan: "inf" in JSON
 
@@ -117,7 +117,7 @@ class Profile:
     image: dict[str, Any] | None = None
     sample: dict[str, list[Any]] | None = None  # {"header": [...], "rows": [[...], ...]}
     warnings: list[str] = field(default_factory=list)
-    version: int = FORMAT_VERSION
+    version: int = 1
 
     def column(self, name: str) -> ColumnProfile | None:
         return next((c for c in self.columns if c.name == name), None)
@@ -129,6 +129,8 @@ class Profile:
     def to_dict(self) -> dict[str, Any]:
         data = {k: v for k, v in self.__dict__.items() if v is not None}
         data["columns"] = [c.to_dict() for c in self.columns]
+        if any(isinstance(c.get(k), str) for c in data["columns"] for k in NONFINITE_KEYS):
+            data["version"] = max(2, self.version)  # "inf" where version 1 had numbers
         return data
 
     def to_json(self, indent: int | None = None) -> str:
