@@ -347,3 +347,20 @@ def test_sample_is_uniform_seeded_and_streams(repo: Repo, gd, tmp_path: Path) ->
     assert other.splitlines() != lines
     _, everything, _ = gd("sample", "data/people.csv", "-n", "5000")
     assert everything.encode() == data
+
+
+def test_stats_reading_options_on_the_command_line(repo: Repo, gd) -> None:
+    repo.write("data/raw.csv", b"1;2.5;?\n3;4.5;x\n5;?;y\n")
+    repo.commit_all("raw")
+    code, out, err = gd("stats", "data/raw.csv", "--json", "--no-header",
+                        "--delimiter", ";", "--na-values", "?")
+    assert code == 0, err
+    p = json.loads(out)
+    assert p["rows"] == 3 and [c["name"] for c in p["columns"]] == [
+        "column_1", "column_2", "column_3"]
+    assert [c["missing"] for c in p["columns"]] == [0, 1, 1]
+    assert "(with options)" in err
+    code, _, err = gd("stats", "data/raw.csv", "--delimiter", ";;")
+    assert code != 0 and err.count("\n") == 1 and "--delimiter must be one character" in err
+    code, _, err = gd("stats", "data/raw.csv", "--no-header", "--save")
+    assert code != 0 and "--save keeps profiles read the default way" in err

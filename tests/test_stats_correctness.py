@@ -138,3 +138,20 @@ def test_parquet_structs_flattened_and_lists_profiled_by_length(tmp_path) -> Non
     tags = p.column("len(tags)")
     assert tags.type == "int" and tags.count == 3 and tags.missing == 1
     assert (tags.min, tags.max) == (0, 2)
+
+
+def test_reading_options_delimiter_header_and_missing_tokens() -> None:
+    from git_data.stats import MISSING_TOKENS, TextOptions
+
+    # pandas.read_csv's default na_values, no more and no fewer
+    assert {"", "NA", "N/A", "NaN", "nan", "null", "NULL", "None", "#N/A", "<NA>",
+            "-nan", "1.#QNAN"} <= MISSING_TOKENS and "none" not in MISSING_TOKENS
+    data = b"5.1;3.5;?\n4.9;3.0;setosa\n4.7;-;setosa\n"
+    p = profile(io.BytesIO(data), "iris.csv",
+                options=TextOptions(";", False, MISSING_TOKENS | {"?", "-"}))
+    assert p.column_names == ["column_1", "column_2", "column_3"] and p.rows == 3
+    assert p.column("column_2").type == "float" and p.column("column_2").missing == 1
+    assert p.column("column_3").missing == 1 and not p.warnings
+    # a line of text read as data: --no-header keeps line 1 as a row
+    p = profile(io.BytesIO(b"a,b\nc,d\n"), "h.csv", options=TextOptions(header=False))
+    assert p.rows == 2 and p.column("column_1").top == [["a", 1], ["c", 1]]

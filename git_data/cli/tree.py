@@ -752,21 +752,35 @@ _REV_HELP = "A committed version (default: the work tree; pointer-only files com
               help="Store each profile in .gitdata-stats/ and stage it, for clones without data.")
 @click.option("--recompute", is_flag=True, help="Read the data even when stats are saved.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON profile per line.")
+@click.option("--delimiter", metavar="CHAR",
+              help="CSV field delimiter ('tab' for tabs; default: guessed from line 1).")
+@click.option("--no-header", is_flag=True,
+              help="Line 1 is data, not a header (sklearn-style CSV): columns column_1...")
+@click.option("--na-values", metavar="LIST",
+              help="More comma-separated tokens that mean missing (added to pandas' defaults).")
+@click.option("--no-default-na", is_flag=True,
+              help="Only empty cells and --na-values are missing, not pandas' default tokens.")
 def stats_cmd(paths: tuple[str, ...], rev: str | None, save: bool, recompute: bool,
-              as_json: bool) -> int:
+              as_json: bool, delimiter: str | None, no_header: bool, na_values: str | None,
+              no_default_na: bool) -> int:
     """Statistics of data files (or folders of images), in one streaming pass.
 
-    PATHS are tables (Parquet, CSV, JSON lines), images or folders of them.
+    PATHS are tables (Parquet, CSV, JSON lines), images or folders of them. Missing values
+    in CSV/TSV are those pandas.read_csv finds by default ('', NA, N/A, NaN, nan, null,
+    NULL, None, #N/A, <NA>, ...).
 
     \b
     Examples:
       git data stats data/train.parquet
       git data stats --rev v1.0 --json data/
       git data stats --save data/train.parquet
+      git data stats --no-header --delimiter ';' --na-values '?,-' data/raw.csv
     """
     from ..commands.stats import stats as run
+    from ..commands.stats import text_options
 
-    return run(_repo(), list(paths), rev, save, as_json, recompute)
+    options = text_options(delimiter, no_header, na_values, no_default_na)
+    return run(_repo(), list(paths), rev, save, as_json, recompute, options)
 
 
 @cli.command("show")

@@ -33,17 +33,37 @@ def shown(found: Found, target: Target) -> Profile:
     return dataclasses.replace(found.profile, name=target.label)
 
 
+def text_options(delimiter: str | None, no_header: bool,
+                 na_values: str | None, no_default_na: bool) -> object | None:
+    """The reading options given on the command line, or None for the defaults."""
+    if delimiter is None and not no_header and na_values is None and not no_default_na:
+        return None
+    from ..stats import MISSING_TOKENS, TextOptions
+
+    if delimiter is not None:
+        delimiter = {"\\t": "\t", "tab": "\t"}.get(delimiter, delimiter)
+        if len(delimiter) != 1:
+            raise FatalError(f"--delimiter must be one character (or 'tab'), not {delimiter!r}")
+    extra = frozenset(na_values.split(",")) if na_values is not None else frozenset()
+    base = frozenset({""}) if no_default_na else MISSING_TOKENS
+    return TextOptions(delimiter, False if no_header else None, base | extra)
+
+
 def stats(repo: Repo, paths: list[str], rev: str | None, save: bool, as_json: bool,
-          recompute: bool = False) -> int:
-    """Profile each path; one that fails is reported and the others still are."""
+          recompute: bool = False, options: object | None = None) -> int:
+    """Profile each path; one that fails is reported and the others still are. Reading
+    ``options`` (delimiter, header, missing tokens) make it compute, and --save refuse."""
     from ..stats import render_text
 
+    if options is not None and save:
+        raise FatalError("--save keeps profiles read the default way; drop --delimiter, "
+                         "--no-header and --na-values, or --save")
     insight = Insight(repo)
     failed = 0
     for i, raw in enumerate(paths):
         try:
             target = insight.target(repo_path(repo, raw), rev)
-            found = insight.profile(target, recompute)
+            found = insight.profile(target, recompute, options)
             if save:
                 rel = insight.saved.save(target.key, found.profile)
                 note(f"{target.label}: saved {rel} (staged; commit it with the data)")

@@ -20,6 +20,7 @@ draws uniform row samples (reservoir, seeded) and deterministic file samples by 
 Nothing here touches git, the cache or a store: callers hand in streams.
 """
 
+from git_data.stats.columns import MISSING_TOKENS, TextOptions
 from git_data.stats.diff import TableDiff, diff_profiles
 from git_data.stats.files import profile
 from git_data.stats.images import profile_folder
@@ -30,6 +31,7 @@ from git_data.stats.sample import choose_sample, sample_rows, write_sample
 from git_data.stats.schema import Anomaly, ColumnSchema, Schema, infer_schema, validate
 
 __all__ = [
+    "MISSING_TOKENS", "TextOptions",
     "Anomaly", "ColumnProfile", "ColumnSchema", "Histogram", "Profile", "Schema", "StatsError",
     "TableDiff",
     "choose_sample", "diff_profiles", "infer_schema", "profile", "profile_folder",

@@ -29,9 +29,23 @@ from git_data.stats.sketches import (
     TopValues,
 )
 
+# pandas.read_csv's default na_values (pandas 2.x), so a table's missing values are the
+# ones pandas would find
 MISSING_TOKENS = frozenset(
-    {"", "NA", "N/A", "na", "n/a", "NaN", "nan", "null", "NULL", "Null", "None", "none", "#N/A"}
+    {"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND",
+     "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"}
 )
+
+
+@dataclass(frozen=True)
+class TextOptions:
+    """How delimited text is read: ``delimiter`` (None: guessed from the first line),
+    ``header`` (False: the first line is data, columns are column_1...; None: guessed),
+    ``missing`` (the tokens that mean missing)."""
+
+    delimiter: str | None = None
+    header: bool | None = None
+    missing: frozenset[str] = MISSING_TOKENS
 BOOL_TOKENS = {"true": 1, "false": 0, "True": 1, "False": 0, "TRUE": 1, "FALSE": 0}
 DATETIME_RE = re.compile(r"(\d{4}-\d{2}-\d{2})(?:[T ](\d{2}:\d{2}(?::\d{2})?)(?:\.(\d{1,9}))?)?"
                          r"(Z|[+-]\d{2}:?\d{2})?")
@@ -202,8 +216,10 @@ def is_missing_value(value: Any) -> bool:
 class ColumnAccumulator:
     """Everything known about one column so far, in bounded memory."""
 
-    def __init__(self, name: str, sizes: SketchSizes, seed: int = 0, missing: int = 0) -> None:
+    def __init__(self, name: str, sizes: SketchSizes, seed: int = 0, missing: int = 0,
+                 missing_tokens: frozenset[str] = MISSING_TOKENS) -> None:
         self.name = name
+        self.missing_tokens = missing_tokens
         self.missing = missing
         self.count = 0
         self.kinds: set[str] = set()
@@ -219,10 +235,11 @@ class ColumnAccumulator:
         self.lengths = [0, 0, None, None]  # count, total, shortest, longest
 
     def add_text(self, cells: Sequence[str]) -> None:
-        if MISSING_TOKENS.isdisjoint(cells):
+        tokens = self.missing_tokens
+        if tokens.isdisjoint(cells):
             keys = cells
         else:
-            keys = [c for c in cells if c not in MISSING_TOKENS]
+            keys = [c for c in cells if c not in tokens]
             self.missing += len(cells) - len(keys)
         if not keys:
             return
