@@ -360,6 +360,11 @@ def test_stats_reading_options_on_the_command_line(repo: Repo, gd) -> None:
         "column_1", "column_2", "column_3"]
     assert [c["missing"] for c in p["columns"]] == [0, 1, 1]
     assert "(with options)" in err
+    code, out, err = gd("show", "data/raw.csv", "--json", "--no-header", "--delimiter", ";",
+                        "--na-values", "?")
+    assert code == 0 and json.loads(out)["columns"][1]["type"] == "float", err
+    code, out, err = gd("schema", "data/raw.csv", "--no-header", "--delimiter", ";")
+    assert code == 0 and "column_3" in out, err
     code, _, err = gd("stats", "data/raw.csv", "--delimiter", ";;")
     assert code != 0 and err.count("\n") == 1 and "--delimiter must be one character" in err
     code, _, err = gd("stats", "data/raw.csv", "--no-header", "--save")

@@ -108,7 +108,7 @@ def _saveable(insight: Insight, target: Target) -> list[Target]:
 
 
 def show(repo: Repo, path: str, rev: str | None, html: str | None, compare: str | None,
-         as_json: bool = False) -> int:
+         as_json: bool = False, options: object | None = None) -> int:
     """One version as text, JSON or a self-contained HTML page; ``compare`` adds the other
     version as the baseline (side by side in HTML, a list of changes in text)."""
     from ..stats import diff_profiles, render_html, render_text
@@ -116,12 +116,12 @@ def show(repo: Repo, path: str, rev: str | None, html: str | None, compare: str 
     insight = Insight(repo)
     rel = repo_path(repo, path)
     target = insight.target(rel, rev)
-    found = insight.profile(target)
+    found = insight.profile(target, options=options)
     note(f"{target.label}: {found.source}")
     old = None
     if compare is not None:
         old_target = insight.target(rel, compare)
-        old_found = insight.profile(old_target)
+        old_found = insight.profile(old_target, options=options)
         note(f"{old_target.label}: {old_found.source}")
         old = shown(old_found, old_target)
     new = shown(found, target)
@@ -152,13 +152,14 @@ def write_output(dest: str, data: bytes) -> None:
         raise FatalError(f"{dest}: cannot write ({exc.strerror})") from None
 
 
-def schema(repo: Repo, path: str, rev: str | None, save: bool) -> int:
+def schema(repo: Repo, path: str, rev: str | None, save: bool,
+           options: object | None = None) -> int:
     """Infer a schema from a version's profile; print it, or save and stage it."""
     from ..stats import infer_schema
 
     insight = Insight(repo)
     target = insight.target(repo_path(repo, path), rev)
-    found = insight.profile(target)
+    found = insight.profile(target, options=options)
     note(f"{target.label}: {found.source}")
     inferred = infer_schema(found.profile)
     if not inferred.columns:
@@ -173,7 +174,8 @@ def schema(repo: Repo, path: str, rev: str | None, save: bool) -> int:
     return 0
 
 
-def validate(repo: Repo, paths: list[str], rev: str | None, schema_file: str | None) -> int:
+def validate(repo: Repo, paths: list[str], rev: str | None, schema_file: str | None,
+             options: object | None = None) -> int:
     """Check each version against its schema; print one line per anomaly; exit 1 on any."""
     from ..stats import validate as check
 
@@ -187,7 +189,7 @@ def validate(repo: Repo, paths: list[str], rev: str | None, schema_file: str | N
             if expected is None:
                 raise FatalError(f"{target.name} has no schema; create one with "
                                  f"`git data schema {target.name} --save`")
-            anomalies = check(insight.profile(target).profile, expected[0])
+            anomalies = check(insight.profile(target, options=options).profile, expected[0])
         except FatalError as exc:
             warn(str(exc))
             bad += 1
