@@ -135,11 +135,17 @@ def canonical_keys(keys: Sequence[str], kinds: set[str], numbers: list[Any]) -> 
     if kinds == {"int"}:
         return list(map(str, numbers))
     if kinds <= {"int", "float"}:
-        return list(map(number_key, numbers))
+        return number_keys(numbers)
     if kinds == {"datetime"}:
         return [_utc_key(n) if len(k) > 10 and ZONE_RE.search(k) else k
                 for k, n in zip(keys, numbers)]
     return list(keys)
+
+
+def number_keys(numbers: Sequence[Any]) -> list[str]:
+    """``number_key`` of each, a batch at a time: repr, then ``2.0`` -> ``2`` (cheaper than
+    testing each float; ``1e+16`` and larger keep repr's form)."""
+    return [k[:-2] if k[-2:] == ".0" else k for k in map(repr, numbers)]
 
 
 def number_key(x: Any) -> str:
@@ -260,8 +266,7 @@ class ColumnAccumulator:
         self.missing += missing
         if not numbers:
             return
-        self._add_keys(list(map(str, numbers)) if kind == "int"
-                       else list(map(number_key, numbers)))
+        self._add_keys(list(map(str, numbers)) if kind == "int" else number_keys(numbers))
         if not self.is_string:
             self._add_kinds({kind}, numbers)
 
