@@ -155,3 +155,30 @@ def test_reading_options_delimiter_header_and_missing_tokens() -> None:
     # a line of text read as data: --no-header keeps line 1 as a row
     p = profile(io.BytesIO(b"a,b\nc,d\n"), "h.csv", options=TextOptions(header=False))
     assert p.rows == 2 and p.column("column_1").top == [["a", 1], ["c", 1]]
+
+
+def test_parquet_typed_columns_match_the_same_table_as_csv(tmp_path) -> None:
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    import datetime as dt
+
+    rng = random.Random(3)
+    n = 2000
+    cols = {"i": [rng.randrange(50) for _ in range(n)],
+            "f": [rng.choice([1.0, 2.5, float("nan"), None, 7.25]) for _ in range(n)],
+            "b": [rng.choice([True, False, None]) for _ in range(n)],
+            "d": [dt.date(2020, 1, 1) + dt.timedelta(days=rng.randrange(30)) for _ in range(n)],
+            "s": [rng.choice(["x", "y", None]) for _ in range(n)]}
+    pq.write_table(pa.table(cols), tmp_path / "t.parquet")
+    text = {"i": map(str, cols["i"]),
+            "f": ("" if v is None or v != v else repr(v) for v in cols["f"]),
+            "b": ("" if v is None else str(v).lower() for v in cols["b"]),
+            "d": (v.isoformat() for v in cols["d"]), "s": (v or "" for v in cols["s"])}
+    rows = zip(*text.values())
+    (tmp_path / "t.csv").write_text("i,f,b,d,s\n" + "".join(",".join(r) + "\n" for r in rows))
+    a, b = profile(str(tmp_path / "t.parquet")), profile(str(tmp_path / "t.csv"))
+    for name in cols:
+        x, y = a.column(name), b.column(name)
+        assert (x.type, x.count, x.missing, x.distinct, x.top, x.min, x.max) == (
+            y.type, y.count, y.missing, y.distinct, y.top, y.min, y.max), name
+        assert x.mean == pytest.approx(y.mean) if x.mean is not None else y.mean is None

@@ -133,6 +133,11 @@ def _column_values(acc: ColumnAccumulator, column: Any) -> list[Any] | None:
         finite = array[array == array]  # NaN and nulls (NaN here) count as missing
         acc.add_numbers(finite.tolist(), "float", len(array) - len(finite))
         return None
+    if pa.types.is_boolean(kind):
+        flags = column.drop_null().to_numpy(zero_copy_only=False).tolist()
+        acc.add_keyed(["true" if f else "false" for f in flags], list(map(int, flags)), "bool",
+                      column.null_count)
+        return None
     if pa.types.is_date32(kind):
         valid = column.drop_null()
         days = valid.cast(pa.int32()).to_numpy().astype("float64") * 86400.0
