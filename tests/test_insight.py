@@ -365,6 +365,12 @@ def test_stats_reading_options_on_the_command_line(repo: Repo, gd) -> None:
     assert code == 0 and json.loads(out)["columns"][1]["type"] == "float", err
     code, out, err = gd("schema", "data/raw.csv", "--no-header", "--delimiter", ";")
     assert code == 0 and "column_3" in out, err
+    code, _, err = gd("sample", "data/raw.csv", "--no-header", "--delimiter", ";", "-o",
+                      str(repo.path / "x.parquet"))
+    assert code == 0 and (repo.path / "x.parquet").read_bytes()[:4] == b"PAR1", err
+    import pyarrow.parquet as pq
+
+    assert pq.read_table(repo.path / "x.parquet").num_rows == 3
     code, _, err = gd("stats", "data/raw.csv", "--delimiter", ";;")
     assert code != 0 and err.count("\n") == 1 and "--delimiter must be one character" in err
     code, _, err = gd("stats", "data/raw.csv", "--no-header", "--save")

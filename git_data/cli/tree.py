@@ -870,10 +870,12 @@ def validate_cmd(paths: tuple[str, ...], rev: str | None, schema_file: str | Non
               help="The same seed picks the same rows.")
 @click.option("-o", "--output", metavar="FILE", help="Write here (default: stdout).")
 @click.option("--rev", metavar="REV", help=_REV_HELP)
-def sample_cmd(path: str, rows: int, seed: int, output: str | None, rev: str | None) -> int:
+@_reading_options
+def sample_cmd(path: str, rows: int, seed: int, output: str | None, rev: str | None,
+               options: object | None) -> int:
     """A uniform random sample of rows, in one streaming pass.
 
-    PATH is one table; the sample has its format.
+    PATH is one table; the sample has its format, or Parquet when FILE ends in .parquet.
 
     \b
     Examples:
@@ -881,7 +883,7 @@ def sample_cmd(path: str, rows: int, seed: int, output: str | None, rev: str | N
     """
     from ..commands.stats import sample as run
 
-    return run(_repo(), path, rows, seed, output, rev)
+    return run(_repo(), path, rows, seed, output, rev, options)
 
 
 @cli.command("log")

@@ -205,8 +205,10 @@ def validate(repo: Repo, paths: list[str], rev: str | None, schema_file: str | N
     return 1 if bad else 0
 
 
-def sample(repo: Repo, path: str, n: int, seed: int, out: str | None, rev: str | None) -> int:
-    """A uniform random sample of ``n`` rows, in one streaming pass, to ``out`` or stdout."""
+def sample(repo: Repo, path: str, n: int, seed: int, out: str | None, rev: str | None,
+           options: object | None = None) -> int:
+    """A uniform random sample of ``n`` rows, in one streaming pass, to ``out`` or stdout
+    (Parquet when ``out`` ends in .parquet or .pq)."""
     from ..stats import write_sample
 
     if n < 0:
@@ -219,22 +221,26 @@ def sample(repo: Repo, path: str, n: int, seed: int, out: str | None, rev: str |
     with insight.open_table(version) as stream:
         if out is None or out == "-":
             sys.stdout.flush()
-            count = write_sample(stream, version.path, sys.stdout.buffer, n, seed)
+            count = write_sample(stream, version.path, sys.stdout.buffer, n, seed,
+                                 options=options)
             sys.stdout.buffer.flush()
         else:
-            count = _sample_to_file(stream, version.path, out, n, seed)
+            count = _sample_to_file(stream, version.path, out, n, seed, options)
     note(f"{target.label}: sampled {count:,} rows (seed {seed})"
          + (f" into {out}" if out and out != "-" else ""))
     return 0
 
 
-def _sample_to_file(stream: object, name: str, out: str, n: int, seed: int) -> int:
+def _sample_to_file(stream: object, name: str, out: str, n: int, seed: int,
+                    options: object | None) -> int:
     from ..stats import write_sample
+    from ..stats.sample import is_parquet_name
 
     try:
         with safeio.atomic_path(os.path.abspath(out)) as file, \
                 open(file.fd, "wb", closefd=False) as target:
-            return write_sample(stream, name, target, n, seed)  # type: ignore[arg-type]
+            return write_sample(stream, name, target, n, seed,  # type: ignore[arg-type]
+                                parquet=is_parquet_name(out), options=options)
     except OSError as exc:
         raise FatalError(f"{out}: cannot write ({exc.strerror})") from None
 
