@@ -65,8 +65,8 @@ class SketchSizes:
         """Smaller sketches for wide tables, so memory stays bounded whatever the width
         (about 1 M exact top-value counts in all)."""
         scale = min(1.0, 64 / max(ncols, 1))
-        return cls(max(64, int(4096 * scale)), max(64, int(4096 * scale)),
-                   max(16, int(1024 * scale)), max(64, int(16_384 * scale)))
+        return cls(max(32, int(4096 * scale)), max(32, int(4096 * scale)),
+                   max(8, int(1024 * scale)), max(32, int(16_384 * scale)))
 
 
 def column_type(kinds: set[str]) -> str:
