@@ -347,3 +347,31 @@ def test_sample_is_uniform_seeded_and_streams(repo: Repo, gd, tmp_path: Path) ->
     assert other.splitlines() != lines
     _, everything, _ = gd("sample", "data/people.csv", "-n", "5000")
     assert everything.encode() == data
+
+
+def test_stats_reading_options_on_the_command_line(repo: Repo, gd) -> None:
+    repo.write("data/raw.csv", b"1;2.5;?\n3;4.5;x\n5;?;y\n")
+    repo.commit_all("raw")
+    code, out, err = gd("stats", "data/raw.csv", "--json", "--no-header",
+                        "--delimiter", ";", "--na-values", "?")
+    assert code == 0, err
+    p = json.loads(out)
+    assert p["rows"] == 3 and [c["name"] for c in p["columns"]] == [
+        "column_1", "column_2", "column_3"]
+    assert [c["missing"] for c in p["columns"]] == [0, 1, 1]
+    assert "(with options)" in err
+    code, out, err = gd("show", "data/raw.csv", "--json", "--no-header", "--delimiter", ";",
+                        "--na-values", "?")
+    assert code == 0 and json.loads(out)["columns"][1]["type"] == "float", err
+    code, out, err = gd("schema", "data/raw.csv", "--no-header", "--delimiter", ";")
+    assert code == 0 and "column_3" in out, err
+    code, _, err = gd("sample", "data/raw.csv", "--no-header", "--delimiter", ";", "-o",
+                      str(repo.path / "x.parquet"))
+    assert code == 0 and (repo.path / "x.parquet").read_bytes()[:4] == b"PAR1", err
+    import pyarrow.parquet as pq
+
+    assert pq.read_table(repo.path / "x.parquet").num_rows == 3
+    code, _, err = gd("stats", "data/raw.csv", "--delimiter", ";;")
+    assert code != 0 and err.count("\n") == 1 and "--delimiter must be one character" in err
+    code, _, err = gd("stats", "data/raw.csv", "--no-header", "--save")
+    assert code != 0 and "--save keeps profiles read the default way" in err

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import click
@@ -749,6 +750,32 @@ _REV_HELP = "A committed version (default: the work tree; pointer-only files com
             "cache or the store)."
 
 
+def _reading_options(command: Any) -> Any:
+    """--delimiter, --no-header, --na-values and --no-default-na, handed to the command
+    as one ``options`` argument (None when none is given)."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, delimiter: str | None, no_header: bool, na_values: str | None,
+                no_default_na: bool, **kwargs: Any) -> Any:
+        from ..commands.stats import text_options
+
+        options = text_options(delimiter, no_header, na_values, no_default_na)
+        return command(*args, options=options, **kwargs)
+
+    for option in reversed((
+        click.option("--delimiter", metavar="CHAR",
+                     help="CSV field delimiter ('tab' for tabs; default: guessed from line 1)."),
+        click.option("--no-header", is_flag=True,
+                     help="Line 1 is data, not a header (sklearn-style CSV): column_1..."),
+        click.option("--na-values", metavar="LIST",
+                     help="More comma-separated tokens meaning missing (added to pandas')."),
+        click.option("--no-default-na", is_flag=True,
+                     help="Only empty cells and --na-values are missing."),
+    )):
+        wrapper = option(wrapper)
+    return wrapper
+
+
 @cli.command("stats")
 @click.argument("paths", nargs=-1, required=True)
 @click.option("--rev", metavar="REV", help=_REV_HELP)
@@ -756,21 +783,25 @@ _REV_HELP = "A committed version (default: the work tree; pointer-only files com
               help="Store each profile in .gitdata-stats/ and stage it, for clones without data.")
 @click.option("--recompute", is_flag=True, help="Read the data even when stats are saved.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON profile per line.")
+@_reading_options
 def stats_cmd(paths: tuple[str, ...], rev: str | None, save: bool, recompute: bool,
-              as_json: bool) -> int:
+              as_json: bool, options: object | None) -> int:
     """Statistics of data files (or folders of images), in one streaming pass.
 
-    PATHS are tables (Parquet, CSV, JSON lines), images or folders of them.
+    PATHS are tables (Parquet, CSV, JSON lines), images or folders of them. Missing values
+    in CSV/TSV are those pandas.read_csv finds by default ('', NA, N/A, NaN, nan, null,
+    NULL, None, #N/A, <NA>, ...).
 
     \b
     Examples:
       git data stats data/train.parquet
       git data stats --rev v1.0 --json data/
       git data stats --save data/train.parquet
+      git data stats --no-header --delimiter ';' --na-values '?,-' data/raw.csv
     """
     from ..commands.stats import stats as run
 
-    return run(_repo(), list(paths), rev, save, as_json, recompute)
+    return run(_repo(), list(paths), rev, save, as_json, recompute, options)
 
 
 @cli.command("show")
@@ -779,8 +810,9 @@ def stats_cmd(paths: tuple[str, ...], rev: str | None, save: bool, recompute: bo
 @click.option("--html", metavar="FILE", help="Write one self-contained HTML page ('-': stdout).")
 @click.option("--compare", metavar="REV", help="Show this version beside it (the baseline).")
 @click.option("--json", "as_json", is_flag=True, help="The profile as JSON.")
+@_reading_options
 def show_cmd(path: str, rev: str | None, html: str | None, compare: str | None,
-             as_json: bool) -> int:
+             as_json: bool, options: object | None) -> int:
     """A data file's statistics: saved ones when there are, else computed.
 
     PATH is one data file.
@@ -792,14 +824,15 @@ def show_cmd(path: str, rev: str | None, html: str | None, compare: str | None,
     """
     from ..commands.stats import show as run
 
-    return run(_repo(), path, rev, html, compare, as_json)
+    return run(_repo(), path, rev, html, compare, as_json, options)
 
 
 @cli.command("schema")
 @click.argument("path")
 @click.option("--rev", metavar="REV", help=_REV_HELP)
 @click.option("--save", is_flag=True, help="Write .gitdata-stats/schema/PATH.json and stage it.")
-def schema_cmd(path: str, rev: str | None, save: bool) -> int:
+@_reading_options
+def schema_cmd(path: str, rev: str | None, save: bool, options: object | None) -> int:
     """Infer the schema (types, ranges, allowed values) of a table.
 
     PATH is one table; --save keeps it for `git data validate`.
@@ -810,14 +843,16 @@ def schema_cmd(path: str, rev: str | None, save: bool) -> int:
     """
     from ..commands.stats import schema as run
 
-    return run(_repo(), path, rev, save)
+    return run(_repo(), path, rev, save, options)
 
 
 @cli.command("validate")
 @click.argument("paths", nargs=-1, required=True)
 @click.option("--rev", metavar="REV", help=_REV_HELP)
 @click.option("--schema", "schema_file", metavar="FILE", help="A schema file to check against.")
-def validate_cmd(paths: tuple[str, ...], rev: str | None, schema_file: str | None) -> int:
+@_reading_options
+def validate_cmd(paths: tuple[str, ...], rev: str | None, schema_file: str | None,
+                 options: object | None) -> int:
     """Check data against its saved schema; list anomalies, exit 1 on any.
 
     Each of PATHS is checked against its saved schema (or --schema FILE).
@@ -828,7 +863,7 @@ def validate_cmd(paths: tuple[str, ...], rev: str | None, schema_file: str | Non
     """
     from ..commands.stats import validate as run
 
-    return run(_repo(), list(paths), rev, schema_file)
+    return run(_repo(), list(paths), rev, schema_file, options)
 
 
 @cli.command("sample")
@@ -839,10 +874,12 @@ def validate_cmd(paths: tuple[str, ...], rev: str | None, schema_file: str | Non
               help="The same seed picks the same rows.")
 @click.option("-o", "--output", metavar="FILE", help="Write here (default: stdout).")
 @click.option("--rev", metavar="REV", help=_REV_HELP)
-def sample_cmd(path: str, rows: int, seed: int, output: str | None, rev: str | None) -> int:
+@_reading_options
+def sample_cmd(path: str, rows: int, seed: int, output: str | None, rev: str | None,
+               options: object | None) -> int:
     """A uniform random sample of rows, in one streaming pass.
 
-    PATH is one table; the sample has its format.
+    PATH is one table; the sample has its format, or Parquet when FILE ends in .parquet.
 
     \b
     Examples:
@@ -850,7 +887,7 @@ def sample_cmd(path: str, rows: int, seed: int, output: str | None, rev: str | N
     """
     from ..commands.stats import sample as run
 
-    return run(_repo(), path, rows, seed, output, rev)
+    return run(_repo(), path, rows, seed, output, rev, options)
 
 
 @cli.command("log")

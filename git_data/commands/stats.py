@@ -33,17 +33,37 @@ def shown(found: Found, target: Target) -> Profile:
     return dataclasses.replace(found.profile, name=target.label)
 
 
+def text_options(delimiter: str | None, no_header: bool,
+                 na_values: str | None, no_default_na: bool) -> object | None:
+    """The reading options given on the command line, or None for the defaults."""
+    if delimiter is None and not no_header and na_values is None and not no_default_na:
+        return None
+    from ..stats import MISSING_TOKENS, TextOptions
+
+    if delimiter is not None:
+        delimiter = {"\\t": "\t", "tab": "\t"}.get(delimiter, delimiter)
+        if len(delimiter) != 1:
+            raise FatalError(f"--delimiter must be one character (or 'tab'), not {delimiter!r}")
+    extra = frozenset(na_values.split(",")) if na_values is not None else frozenset()
+    base = frozenset({""}) if no_default_na else MISSING_TOKENS
+    return TextOptions(delimiter, False if no_header else None, base | extra)
+
+
 def stats(repo: Repo, paths: list[str], rev: str | None, save: bool, as_json: bool,
-          recompute: bool = False) -> int:
-    """Profile each path; one that fails is reported and the others still are."""
+          recompute: bool = False, options: object | None = None) -> int:
+    """Profile each path; one that fails is reported and the others still are. Reading
+    ``options`` (delimiter, header, missing tokens) make it compute, and --save refuse."""
     from ..stats import render_text
 
+    if options is not None and save:
+        raise FatalError("--save keeps profiles read the default way; drop --delimiter, "
+                         "--no-header and --na-values, or --save")
     insight = Insight(repo)
     failed = 0
     for i, raw in enumerate(paths):
         try:
             target = insight.target(repo_path(repo, raw), rev)
-            found = insight.profile(target, recompute)
+            found = insight.profile(target, recompute, options)
             if save:
                 rel = insight.saved.save(target.key, found.profile)
                 note(f"{target.label}: saved {rel} (staged; commit it with the data)")
@@ -88,7 +108,7 @@ def _saveable(insight: Insight, target: Target) -> list[Target]:
 
 
 def show(repo: Repo, path: str, rev: str | None, html: str | None, compare: str | None,
-         as_json: bool = False) -> int:
+         as_json: bool = False, options: object | None = None) -> int:
     """One version as text, JSON or a self-contained HTML page; ``compare`` adds the other
     version as the baseline (side by side in HTML, a list of changes in text)."""
     from ..stats import diff_profiles, render_html, render_text
@@ -96,12 +116,12 @@ def show(repo: Repo, path: str, rev: str | None, html: str | None, compare: str 
     insight = Insight(repo)
     rel = repo_path(repo, path)
     target = insight.target(rel, rev)
-    found = insight.profile(target)
+    found = insight.profile(target, options=options)
     note(f"{target.label}: {found.source}")
     old = None
     if compare is not None:
         old_target = insight.target(rel, compare)
-        old_found = insight.profile(old_target)
+        old_found = insight.profile(old_target, options=options)
         note(f"{old_target.label}: {old_found.source}")
         old = shown(old_found, old_target)
     new = shown(found, target)
@@ -132,13 +152,14 @@ def write_output(dest: str, data: bytes) -> None:
         raise FatalError(f"{dest}: cannot write ({exc.strerror})") from None
 
 
-def schema(repo: Repo, path: str, rev: str | None, save: bool) -> int:
+def schema(repo: Repo, path: str, rev: str | None, save: bool,
+           options: object | None = None) -> int:
     """Infer a schema from a version's profile; print it, or save and stage it."""
     from ..stats import infer_schema
 
     insight = Insight(repo)
     target = insight.target(repo_path(repo, path), rev)
-    found = insight.profile(target)
+    found = insight.profile(target, options=options)
     note(f"{target.label}: {found.source}")
     inferred = infer_schema(found.profile)
     if not inferred.columns:
@@ -153,7 +174,8 @@ def schema(repo: Repo, path: str, rev: str | None, save: bool) -> int:
     return 0
 
 
-def validate(repo: Repo, paths: list[str], rev: str | None, schema_file: str | None) -> int:
+def validate(repo: Repo, paths: list[str], rev: str | None, schema_file: str | None,
+             options: object | None = None) -> int:
     """Check each version against its schema; print one line per anomaly; exit 1 on any."""
     from ..stats import validate as check
 
@@ -167,7 +189,7 @@ def validate(repo: Repo, paths: list[str], rev: str | None, schema_file: str | N
             if expected is None:
                 raise FatalError(f"{target.name} has no schema; create one with "
                                  f"`git data schema {target.name} --save`")
-            anomalies = check(insight.profile(target).profile, expected[0])
+            anomalies = check(insight.profile(target, options=options).profile, expected[0])
         except FatalError as exc:
             warn(str(exc))
             bad += 1
@@ -183,8 +205,10 @@ def validate(repo: Repo, paths: list[str], rev: str | None, schema_file: str | N
     return 1 if bad else 0
 
 
-def sample(repo: Repo, path: str, n: int, seed: int, out: str | None, rev: str | None) -> int:
-    """A uniform random sample of ``n`` rows, in one streaming pass, to ``out`` or stdout."""
+def sample(repo: Repo, path: str, n: int, seed: int, out: str | None, rev: str | None,
+           options: object | None = None) -> int:
+    """A uniform random sample of ``n`` rows, in one streaming pass, to ``out`` or stdout
+    (Parquet when ``out`` ends in .parquet or .pq)."""
     from ..stats import write_sample
 
     if n < 0:
@@ -197,22 +221,26 @@ def sample(repo: Repo, path: str, n: int, seed: int, out: str | None, rev: str |
     with insight.open_table(version) as stream:
         if out is None or out == "-":
             sys.stdout.flush()
-            count = write_sample(stream, version.path, sys.stdout.buffer, n, seed)
+            count = write_sample(stream, version.path, sys.stdout.buffer, n, seed,
+                                 options=options)
             sys.stdout.buffer.flush()
         else:
-            count = _sample_to_file(stream, version.path, out, n, seed)
+            count = _sample_to_file(stream, version.path, out, n, seed, options)
     note(f"{target.label}: sampled {count:,} rows (seed {seed})"
          + (f" into {out}" if out and out != "-" else ""))
     return 0
 
 
-def _sample_to_file(stream: object, name: str, out: str, n: int, seed: int) -> int:
+def _sample_to_file(stream: object, name: str, out: str, n: int, seed: int,
+                    options: object | None) -> int:
     from ..stats import write_sample
+    from ..stats.sample import is_parquet_name
 
     try:
         with safeio.atomic_path(os.path.abspath(out)) as file, \
                 open(file.fd, "wb", closefd=False) as target:
-            return write_sample(stream, name, target, n, seed)  # type: ignore[arg-type]
+            return write_sample(stream, name, target, n, seed,  # type: ignore[arg-type]
+                                parquet=is_parquet_name(out), options=options)
     except OSError as exc:
         raise FatalError(f"{out}: cannot write ({exc.strerror})") from None
 

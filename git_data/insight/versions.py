@@ -262,9 +262,16 @@ class Insight:
         return self.open(version, seekable=version.path.lower().endswith(SEEKABLE_EXTENSIONS))
 
     # ----- profiles --------------------------------------------------------------------
-    def profile(self, target: Target, recompute: bool = False) -> Found:
-        """The saved profile of the target's content when there is one, else computed."""
+    def profile(self, target: Target, recompute: bool = False, options: Any = None) -> Found:
+        """The saved profile of the target's content when there is one, else computed.
+        With reading ``options`` (stats.TextOptions) it is always computed and not
+        remembered: saved profiles are of the content read the default way."""
         key = target.key
+        if options is not None:
+            self.sources = set()
+            result = self.compute(target, options)
+            return Found(result, "computed from " + " and ".join(sorted(self.sources) or
+                                                                 ["git"]) + " (with options)")
         if not recompute:
             found = self.saved.find(key, target.rev)
             if found is not None:
@@ -279,13 +286,13 @@ class Insight:
         found = self.saved.find(version.key, version.rev)
         return found[0] if found is not None else None
 
-    def compute(self, target: Target) -> Profile:
+    def compute(self, target: Target, options: Any = None) -> Profile:
         from ..stats import profile, profile_folder
 
         if not target.folder:
             version = target.files[0]
             with self.open_table(version) as stream:
-                return profile(stream, version.path, version.size)
+                return profile(stream, version.path, version.size, options=options)
         skip = len(target.path) + 1 if target.path else 0
         entries = [(v.path[skip:], partial(self.open, v), v.size) for v in target.files]
         result = profile_folder(entries, name=target.name)

@@ -5,10 +5,11 @@ How data flows through this package::
     stream (cache file, remote store stream, path)
       -> files.profile(): sniff.peek() + sniff.detect()      format from name, magic, content
          -> tabular (CSV/TSV/JSONL)  rows in bounded batches  -> columns.ColumnAccumulator
-            parquet (pyarrow)        record batches          -> columns.ColumnAccumulator
+            parquet (pyarrow)        record batches; structs flattened, lists as lengths;
+                                     numbers via numpy   -> columns.ColumnAccumulator
             images                   header bytes only        -> width / height
          ColumnAccumulator: type inference + sketches (Welford moments, reservoir quantiles,
-         KMV distinct count, Misra-Gries top values, self-extending histogram)
+         KMV distinct count, exact then Misra-Gries top values, self-extending histogram)
       -> model.Profile              small, stable JSON (to_json / from_json)
          -> render_text / render_html     terminal table; self-contained HTML page
          -> schema.infer_schema / validate      saved expectations and anomalies
@@ -19,6 +20,7 @@ draws uniform row samples (reservoir, seeded) and deterministic file samples by 
 Nothing here touches git, the cache or a store: callers hand in streams.
 """
 
+from git_data.stats.columns import MISSING_TOKENS, TextOptions
 from git_data.stats.diff import TableDiff, diff_profiles
 from git_data.stats.files import profile
 from git_data.stats.images import profile_folder
@@ -29,6 +31,7 @@ from git_data.stats.sample import choose_sample, sample_rows, write_sample
 from git_data.stats.schema import Anomaly, ColumnSchema, Schema, infer_schema, validate
 
 __all__ = [
+    "MISSING_TOKENS", "TextOptions",
     "Anomaly", "ColumnProfile", "ColumnSchema", "Histogram", "Profile", "Schema", "StatsError",
     "TableDiff",
     "choose_sample", "diff_profiles", "infer_schema", "profile", "profile_folder",

@@ -11,6 +11,7 @@ import posixpath
 from collections.abc import Iterator
 from typing import BinaryIO, Union
 
+from git_data.stats.columns import TextOptions
 from git_data.stats.images import profile_image
 from git_data.stats.model import Profile, StatsError
 from git_data.stats.parquet import profile_parquet
@@ -23,6 +24,7 @@ from git_data.stats.sniff import (
     drain,
     peek,
     stream_size,
+    utf16_encoding,
 )
 from git_data.stats.tabular import READ_ERRORS, profile_text_table
 
@@ -30,7 +32,7 @@ Source = Union[BinaryIO, str, "os.PathLike[str]"]
 
 
 def profile(source: Source, name: str | None = None, size: int | None = None, *,
-            sample_size: int = 10) -> Profile:
+            sample_size: int = 10, options: TextOptions | None = None) -> Profile:
     """Profile one file in a single streaming pass, in bounded memory.
 
     ``source`` is a binary stream (a cache file, a stream from a remote store) or a path;
@@ -43,19 +45,35 @@ def profile(source: Source, name: str | None = None, size: int | None = None, *,
             with open(path, "rb") as stream:
                 real_size = os.fstat(stream.fileno()).st_size
                 return profile(stream, name or os.path.basename(path),
-                               real_size if size is None else size, sample_size=sample_size)
+                               real_size if size is None else size, sample_size=sample_size,
+                               options=options)
         except OSError as exc:
             raise StatsError(f"{name or path}: cannot open ({exc.strerror})") from None
     name = display_name(name or os.path.basename(str(getattr(source, "name", "stream"))))
     if size is None:
         size = stream_size(source)
     head, stream, counter = peek(source)
+    check_encoding_and_magic(name, head)
     with gc_paused():
-        result = _dispatch(stream, name, detect(name, head), size, head, sample_size)
+        result = _dispatch(stream, name, detect(name, head), size, head, sample_size,
+                           options or TextOptions())
     if result.size is None and counter is not None:
         drain(stream)
         result.size = counter.bytes_read
     return result
+
+
+def check_encoding_and_magic(name: str, head: bytes) -> None:
+    """Refuse, in one line, what would otherwise be profiled as garbage: UTF-16 text
+    without a byte-order mark ("n a m e") and a file named ``.parquet`` that is not one."""
+    encoding = utf16_encoding(head)
+    if encoding:
+        raise StatsError(f"{name}: looks like {encoding} text without a byte-order mark; "
+                         f"convert it to UTF-8 (iconv -f {encoding} -t UTF-8)")
+    ext = posixpath.splitext(name.lower())[1]
+    if EXTENSIONS.get(ext) == "parquet" and head and not head.startswith(b"PAR1"):
+        raise StatsError(f"{name}: not a Parquet file (it does not start with PAR1); "
+                         "rename it or check how it was written")
 
 
 @contextlib.contextmanager
@@ -72,11 +90,13 @@ def gc_paused() -> Iterator[None]:
 
 
 def _dispatch(stream: BinaryIO, name: str, fmt: str, size: int | None, head: bytes,
-              sample_size: int) -> Profile:
+              sample_size: int, options: TextOptions) -> Profile:
+    if options.delimiter and fmt == "text":
+        fmt = "csv"  # a delimiter was given: read it as delimited text whatever it looks like
     if fmt in TABULAR:
         if head.startswith((b"\xff\xfe", b"\xfe\xff")):
             raise StatsError(f"{name}: UTF-16 text is not supported; convert it to UTF-8")
-        return profile_text_table(stream, name, fmt, size, sample_size)
+        return profile_text_table(stream, name, fmt, size, sample_size, options)
     if fmt == "parquet":
         return profile_parquet(stream, name, size, sample_size)
     if fmt in IMAGES:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from git_data.errors import FatalError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # the newest read; a profile is written as 1 unless it needs 2
 NUMERIC_TYPES = ("int", "float", "datetime")
+NONFINITE_KEYS = ("min", "max", "mean", "std")  # may be inf, -inf or nan: "inf" in JSON
 
 
 class StatsError(FatalError):
@@ -80,6 +82,10 @@ class ColumnProfile:
         data = {k: v for k, v in self.__dict__.items() if v is not None and v != {}}
         if not self.nonfinite:
             del data["nonfinite"]
+        for key in NONFINITE_KEYS:  # JSON has no inf or nan: written as text
+            value = data.get(key)
+            if isinstance(value, float) and not math.isfinite(value):
+                data[key] = str(value)
         if self.histogram is not None:
             data["histogram"] = self.histogram.to_dict()
         return data
@@ -87,6 +93,9 @@ class ColumnProfile:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ColumnProfile:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        for key in NONFINITE_KEYS:
+            if known.get(key) in ("inf", "-inf", "nan"):
+                known[key] = float(known[key])
         if known.get("histogram") is not None:
             known["histogram"] = Histogram.from_dict(known["histogram"])
         return cls(**known)
@@ -108,7 +117,7 @@ class Profile:
     image: dict[str, Any] | None = None
     sample: dict[str, list[Any]] | None = None  # {"header": [...], "rows": [[...], ...]}
     warnings: list[str] = field(default_factory=list)
-    version: int = FORMAT_VERSION
+    version: int = 1
 
     def column(self, name: str) -> ColumnProfile | None:
         return next((c for c in self.columns if c.name == name), None)
@@ -120,6 +129,8 @@ class Profile:
     def to_dict(self) -> dict[str, Any]:
         data = {k: v for k, v in self.__dict__.items() if v is not None}
         data["columns"] = [c.to_dict() for c in self.columns]
+        if any(isinstance(c.get(k), str) for c in data["columns"] for k in NONFINITE_KEYS):
+            data["version"] = max(2, self.version)  # "inf" where version 1 had numbers
         return data
 
     def to_json(self, indent: int | None = None) -> str:

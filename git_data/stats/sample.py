@@ -64,14 +64,15 @@ def _json_lines(lines: Iterator[str]) -> Iterator[str]:
             continue
 
 
-def _sampled(source: Input, name: str, n: int, seed: int) -> tuple[str, list[str], list[Any]]:
+def _sampled(source: Input, name: str, n: int, seed: int,
+             options: Any = None) -> tuple[str, list[str], list[Any]]:
     """(format, header, sampled records): rows for CSV/TSV/Parquet, raw lines for JSONL."""
     if n < 0:
         raise ValueError("sample size must be >= 0")
     if isinstance(source, (str, os.PathLike)):
         try:
             with open(source, "rb") as stream:
-                return _sampled(stream, name, n, seed)
+                return _sampled(stream, name, n, seed, options)
         except OSError as exc:
             raise StatsError(f"{name}: cannot open ({exc.strerror})") from None
     name = display_name(name)
@@ -79,8 +80,11 @@ def _sampled(source: Input, name: str, n: int, seed: int) -> tuple[str, list[str
     head, stream, _ = peek(stream)
     fmt = detect(name, head)
     log = WarningLog()
+    if options is not None and options.delimiter and fmt == "text":
+        fmt = "csv"
     if fmt in ("csv", "tsv"):
-        reader = DelimitedReader(decoded_lines(stream, name, log), name, fmt, log)
+        reader = DelimitedReader(decoded_lines(stream, name, log), name, fmt, log,
+                                 *([options] if options is not None else []))
         batches: Iterator[Sequence[Any]] = iter(lambda: reader.batch(BATCH), [])
         return fmt, reader.header, _reservoir(batches, n, seed)
     if fmt == "jsonl":
@@ -109,17 +113,69 @@ def sample_rows(stream: Input, name: str, n: int,
     return keys, [[obj.get(key) for key in keys] for obj in objects]
 
 
-def write_sample(stream: Input, name: str, out: Output, n: int, seed: int = 0) -> int:
-    """Write a sample of ``n`` rows to ``out`` (a path or binary stream): JSON Lines input
-    gives JSON Lines (lines copied unchanged), TSV gives TSV, CSV and Parquet give CSV.
-    Returns the number of rows written."""
-    fmt, header, records = _sampled(stream, name, n, seed)
+def is_parquet_name(path: str | os.PathLike[str]) -> bool:
+    return os.fspath(path).lower().endswith((".parquet", ".pq"))
+
+
+def write_sample(stream: Input, name: str, out: Output, n: int, seed: int = 0, *,
+                 parquet: bool | None = None, options: Any = None) -> int:
+    """Write a sample of ``n`` rows to ``out`` (a path or binary stream). A path ending in
+    ``.parquet``/``.pq`` gets Parquet (typed columns where the values allow, else text);
+    otherwise JSON Lines input gives JSON Lines (lines copied unchanged), TSV gives TSV, CSV
+    and Parquet give CSV; ``parquet=True`` asks for Parquet on a stream. ``options``
+    (TextOptions) say how delimited text is read. Returns the number of rows written."""
+    fmt, header, records = _sampled(stream, name, n, seed, options)
     if isinstance(out, (str, os.PathLike)):
         from .. import safeio  # written whole, then renamed into place
 
+        as_parquet = is_parquet_name(out) if parquet is None else parquet
         with safeio.atomic_path(out) as file, open(file.fd, "wb", closefd=False) as target:
+            if as_parquet:
+                return _write_parquet(target, fmt, header, records)
             return _write(target, fmt, header, records)
+    if parquet:
+        return _write_parquet(out, fmt, header, records)
     return _write(out, fmt, header, records)
+
+
+def _write_parquet(out: BinaryIO, fmt: str, header: list[str], records: list[Any]) -> int:
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise StatsError("writing Parquet needs pyarrow (pip install 'git-data[stats]')")\
+            from None
+    if fmt == "jsonl":
+        objects = [flatten(json.loads(line)) for line in records]
+        header = list(dict.fromkeys(key for obj in objects for key in obj))
+        records = [[obj.get(key) for key in header] for obj in objects]
+    columns = {}
+    for i, key in enumerate(header):
+        values = [row[i] for row in records]
+        if fmt in ("csv", "tsv"):  # text cells: the types a profile would infer
+            values = [None if v == "" else v for v in values]
+        try:
+            array = pa.array(values)
+            if fmt in ("csv", "tsv"):
+                array = _typed(array)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            array = pa.array([None if v is None else str(_cell(v)) for v in values],
+                             pa.string())
+        columns[key] = array
+    pq.write_table(pa.table(columns) if columns else pa.table({}), out)
+    return len(records)
+
+
+def _typed(array: Any) -> Any:
+    """A text column as int64, float64 or bool when every value parses, else as text."""
+    import pyarrow as pa
+
+    for kind in (pa.int64(), pa.float64(), pa.bool_()):
+        try:
+            return array.cast(kind)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            continue
+    return array
 
 
 def _write(out: BinaryIO, fmt: str, header: list[str], records: list[Any]) -> int:

@@ -7,7 +7,7 @@
   only ``random.random()``, so the same input gives the same sample on every machine.
 - :class:`DistinctCounter`: K minimum values of a 64-bit hash; exact below K distinct
   values, then an estimate with about ``1/sqrt(K)`` relative error.
-- :class:`TopValues`: Misra-Gries frequent items, exact while there are few distinct values.
+- :class:`TopValues`: exact counts up to a bound on distinct values, then Misra-Gries.
 - :class:`StreamHistogram`: fixed number of equal-width bins, placed from the first batch
   and doubled in width (merging neighbours) whenever a value falls outside: exact counts,
   one pass, constant memory.
@@ -187,17 +187,23 @@ class DistinctCounter:
 
 
 class TopValues:
-    """Misra-Gries summary with capacity ``k``: any value more frequent than n/(k+1) is kept;
-    counts are exact until more than ``k`` distinct values have been seen."""
+    """Exact value counts while at most ``exact_limit`` distinct values have been seen, then
+    a Misra-Gries summary of capacity ``k``: any value more frequent than n/(k+1) is kept
+    and its count becomes a lower bound (``exact`` turns false).
 
-    def __init__(self, k: int = 1024) -> None:
+    The exact phase matters: a Misra-Gries summary undercounts every kept value by the
+    decrements it has applied, so a small file with a few thousand distinct names would
+    show each top count one too low."""
+
+    def __init__(self, k: int = 1024, exact_limit: int = 16_384) -> None:
         self.k = k
+        self.exact_limit = max(k, exact_limit)
         self.counts: Counter[str] = Counter()
         self.exact = True
 
     def add_batch(self, keys: Iterable[str]) -> None:
         self.counts.update(keys)
-        if len(self.counts) > 4 * self.k:
+        if len(self.counts) > (self.exact_limit if self.exact else 4 * self.k):
             self._shrink()
 
     def _shrink(self) -> None:
@@ -206,10 +212,10 @@ class TopValues:
         self.exact = False
 
     def most_common(self, n: int) -> list[list[Any]]:
-        if len(self.counts) > self.k:
+        if not self.exact and len(self.counts) > self.k:
             self._shrink()
-        ranked = sorted(self.counts.items(), key=lambda kv: (-kv[1], kv[0]))
-        return [[key, count] for key, count in ranked[:n]]
+        ranked = heapq.nsmallest(n, self.counts.items(), key=lambda kv: (-kv[1], kv[0]))
+        return [[key, count] for key, count in ranked]
 
 
 def nice_ceil(x: float) -> float:

@@ -52,6 +52,20 @@ def sniff_magic(head: bytes) -> str | None:
     return None
 
 
+def utf16_encoding(head: bytes) -> str | None:
+    """``UTF-16LE``/``UTF-16BE`` when ``head`` looks like UTF-16 text without a byte-order
+    mark (ASCII text with a zero byte beside every character), else None."""
+    sample = head[:4096 - 4096 % 2]
+    if len(sample) < 8:
+        return None
+    even, odd = sample[0::2], sample[1::2]
+    if odd.count(0) >= 0.9 * len(odd) and even.count(0) < 0.1 * len(even):
+        return "UTF-16LE"
+    if even.count(0) >= 0.9 * len(even) and odd.count(0) < 0.1 * len(odd):
+        return "UTF-16BE"
+    return None
+
+
 def is_text(head: bytes) -> bool:
     if b"\x00" in head:
         return False

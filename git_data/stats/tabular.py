@@ -16,13 +16,13 @@ import zlib
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, BinaryIO
 
-from git_data.stats.columns import ColumnAccumulator, SketchSizes, classify_value
+from git_data.stats.columns import ColumnAccumulator, SketchSizes, TextOptions, classify_value
 from git_data.stats.model import Profile, StatsError, WarningLog
 from git_data.stats.sketches import Reservoir
 from git_data.stats.sniff import decoded_lines
 
 BATCH_CELLS = 200_000
-MAX_COLUMNS = 5000
+MAX_COLUMNS = 50_000  # sketches shrink with the width (SketchSizes), so memory stays bounded
 MAX_CELL_CHARS = 200
 MAX_DEPTH = 4
 READ_ERRORS = (EOFError, zlib.error, gzip.BadGzipFile)
@@ -31,7 +31,9 @@ READ_ERRORS = (EOFError, zlib.error, gzip.BadGzipFile)
 class TableBuilder:
     """Column accumulators for a table whose columns may appear as rows arrive (JSON)."""
 
-    def __init__(self, names: Sequence[str], sample_size: int, log: WarningLog) -> None:
+    def __init__(self, names: Sequence[str], sample_size: int, log: WarningLog,
+                 options: TextOptions = TextOptions()) -> None:
+        self.options = options
         self.sizes = SketchSizes.for_columns(len(names))
         self.columns: list[ColumnAccumulator] = []
         self.index: dict[str, int] = {}
@@ -45,7 +47,8 @@ class TableBuilder:
         if len(self.columns) >= MAX_COLUMNS:
             return False
         self.index[name] = len(self.columns)
-        self.columns.append(ColumnAccumulator(name, self.sizes, len(self.columns), self.rows))
+        self.columns.append(ColumnAccumulator(name, self.sizes, len(self.columns), self.rows,
+                                              self.options.missing))
         return True
 
     @property
@@ -87,6 +90,10 @@ class TableBuilder:
         return {"header": header, "rows": rows}
 
     def result(self, name: str, fmt: str, size: int | None) -> Profile:
+        for acc in self.columns:
+            if acc.mixed:
+                self.log.add(f"{name}: column {acc.name!r} mixes numbers and text; profiled "
+                             "as text (check for a stray value or a second header)")
         return Profile(name=name, kind="table", format=fmt, size=size, rows=self.rows,
                        columns=[acc.result() for acc in self.columns],
                        sample=self.sample_table(), warnings=self.log.result())
@@ -100,7 +107,7 @@ def cell_text(value: Any) -> str:
 
 
 def profile_text_table(stream: BinaryIO, name: str, fmt: str, size: int | None,
-                       sample_size: int = 10) -> Profile:
+                       sample_size: int = 10, options: TextOptions = TextOptions()) -> Profile:
     """Profile a CSV, TSV or JSON Lines stream in one pass."""
     log = WarningLog()
     lines = decoded_lines(stream, name, log)
@@ -114,8 +121,8 @@ def profile_text_table(stream: BinaryIO, name: str, fmt: str, size: int | None,
 
             add: Callable[[Any], None] = builder.add_records
         else:
-            reader = DelimitedReader(lines, name, fmt, log)
-            builder = TableBuilder(reader.header, sample_size, log)
+            reader = DelimitedReader(lines, name, fmt, log, options)
+            builder = TableBuilder(reader.header, sample_size, log, options)
             next_batch, add = reader.batch, builder.add_text_rows
     except READ_ERRORS as exc:
         log.add(_truncated(name, 0, exc))
@@ -148,7 +155,8 @@ class DelimitedReader:
     """CSV/TSV rows in batches, each row exactly as wide as the header. Malformed records
     are skipped and ragged rows padded or cut, each with a warning naming the lines."""
 
-    def __init__(self, lines: Iterator[str], name: str, fmt: str, log: WarningLog) -> None:
+    def __init__(self, lines: Iterator[str], name: str, fmt: str, log: WarningLog,
+                 options: TextOptions = TextOptions()) -> None:
         self.name, self.log = name, log
         self.header: list[str] = []
         self.width = 0
@@ -160,21 +168,22 @@ class DelimitedReader:
         if first is None:
             self.done = True
             return
-        delimiter = "\t" if fmt == "tsv" else _guess_delimiter(first)
+        delimiter = options.delimiter or ("\t" if fmt == "tsv" else _guess_delimiter(first))
         self.reader = csv.reader(itertools.chain([first], lines), delimiter=delimiter,
                                  strict=True)
         try:
             header = next(self.reader)
         except csv.Error as exc:
             raise StatsError(f"{name}: line 1: cannot parse the header ({exc})") from None
-        self.header, has_header = header_names(header)
+        self.header, has_header = header_names(header, options.header)
         self.width = len(self.header)
         if self.width > MAX_COLUMNS:
             log.add(f"{name}: {self.width:,} columns; only the first {MAX_COLUMNS} are profiled")
             self.header = self.header[:MAX_COLUMNS]
-        if not has_header:
+        if not has_header and options.header is None:
             log.add(f"{name}: line 1 looks like data, not a header; columns are named "
-                    "column_1, column_2, ...")
+                    "column_1, column_2, ... (--no-header says so)")
+        if not has_header:
             self._pending.append(header[:MAX_COLUMNS])
 
     def __iter__(self) -> Iterator[list[str]]:
@@ -228,9 +237,10 @@ def _guess_delimiter(first_line: str) -> str:
     return best if counts[best] else ","
 
 
-def header_names(header: list[str]) -> tuple[list[str], bool]:
-    """Unique, non-empty column names, and whether ``header`` is a header at all."""
-    has_header = not all(_is_number(cell) for cell in header)
+def header_names(header: list[str], given: bool | None = None) -> tuple[list[str], bool]:
+    """Unique, non-empty column names, and whether ``header`` is a header at all (``given``
+    when the user said; else guessed: a line of numbers is data)."""
+    has_header = not all(_is_number(cell) for cell in header) if given is None else given
     return unique_names(header if has_header else [""] * len(header)), has_header
 
 
