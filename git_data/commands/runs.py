@@ -18,7 +18,7 @@ from ..config import Config
 from ..errors import FatalError
 from ..gitrepo import Repo
 from ..progress import is_quiet, note
-from ..runner import records
+from ..runner import records, slurm
 from ..runner.follow import Printer, follow_store
 from ..runner.host.paths import below, run_key
 from ..runner.launch import RunOptions, intervals, launch
@@ -38,8 +38,8 @@ def _store(repo: Repo) -> tuple[Config, Store]:
 
 
 def runs(repo: Repo, as_json: bool) -> int:
-    _, store = _store(repo)
-    found = records.all_records(store)
+    config, store = _store(repo)
+    found = [slurm.refresh(config, store, r) for r in records.all_records(store)]
     if as_json:
         print(json.dumps(found, indent=2, sort_keys=True))
         return 0
@@ -72,8 +72,8 @@ def _when(stamp: Any) -> str:
 
 
 def show_run(repo: Repo, run: str, as_json: bool) -> int:
-    _, store = _store(repo)
-    record = records.load(store, records.run_id_of(store, run))
+    config, store = _store(repo)
+    record = slurm.refresh(config, store, records.load(store, records.run_id_of(store, run)))
     if as_json:
         print(json.dumps(record, indent=2, sort_keys=True))
         return 0
@@ -123,6 +123,9 @@ def stop(repo: Repo, run: str, wait_s: float | None = None) -> int:
         note(f"run {run_id} already ended ({record.get('status')})")
         return 0
     store.write_json(f"{run_key(run_id)}/stop", {"requested": records.now_iso()})
+    if slurm.cancel(config, record):  # scancel: SIGTERM to the supervisor, or never started
+        time.sleep(0.5)
+        record = slurm.refresh(config, store, record)
     every = intervals(config)
     wait_s = wait_s if wait_s is not None else every["log"] * 3 + every["grace"] + 30
     note(f"asked run {run_id} to stop; waiting for it to end (up to {wait_s:.0f}s)")

@@ -138,16 +138,21 @@ def start(args: list[str], home: str | None) -> int:
     if missing:
         frames.write_json(out, frames.MISSING, missing)
         return 3
+    slurm = json.loads(args[args.index("--slurm") + 1]) if "--slurm" in args else None
+    info: dict[str, Any] = {}
     try:
-        rundir = unpack(sys.stdin.buffer, home)
+        rundir = unpack(sys.stdin.buffer, home, slurm, info)
     except (FatalError, OSError, ValueError, KeyError, tarfile.TarError) as exc:
         frames.write(out, frames.ERROR, str(exc).encode())
         return 2
-    frames.write_json(out, frames.INFO, {"rundir": str(rundir)})
+    frames.write_json(out, frames.INFO, {"rundir": str(rundir), **info})
     return follow(rundir, out) if "--follow" in args else 0
 
 
-def unpack(stdin: BinaryIO, home: str | None) -> Path:
+def unpack(stdin: BinaryIO, home: str | None, slurm: dict[str, Any] | None = None,
+           info: dict[str, Any] | None = None) -> Path:
+    """Unpack the run; start its supervisor under setsid, or as a Slurm job (``slurm``: the
+    host's sbatch options; the job id goes into ``info``)."""
     header = json.loads(stdin.readline())
     spec = header["spec"]
     workdir = Path(os.path.expanduser(spec["workdir"])).resolve()
@@ -172,6 +177,13 @@ def unpack(stdin: BinaryIO, home: str | None) -> Path:
     if private:  # store credentials and --env values: read and removed by the supervisor
         _write_private(rundir / SECRETS, json.dumps(
             {"store": private.get("secrets"), "env": private.get("env")}))
+    if slurm is not None:
+        from . import slurm as batch
+
+        job = batch.submit(rundir, [*self_command(home), "supervise", str(rundir)], slurm)
+        if info is not None:
+            info["slurm_job"] = job
+        return rundir
     with open(rundir / "supervisor.log", "ab") as log:
         subprocess.Popen([*self_command(home), "supervise", str(rundir)], cwd=rundir,
                          stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,

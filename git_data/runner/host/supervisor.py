@@ -98,6 +98,9 @@ class Supervisor:
     # ----- the run -----------------------------------------------------------------------
     def main(self) -> int:
         write_state(self.rundir, {"status": "preparing", "pid": os.getpid()})
+        if os.environ.get("SLURM_JOB_ID"):  # started by sbatch (see slurm.py)
+            self.record["slurm"] = {**self.record.get("slurm", {}),
+                                    "job": os.environ["SLURM_JOB_ID"]}
         self.save_record(status="preparing", host={
             **self.record.get("host", {}), "rundir": str(self.rundir),
             "hostname": socket.gethostname(), "python": platform.python_version()})
