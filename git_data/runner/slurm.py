@@ -135,9 +135,13 @@ def cancel(config: Config, record: dict[str, Any]) -> bool:
     transport = _transport(config, record) if job else None
     if transport is None or job is None:
         return False
+    # A pending job is cancelled outright. A started one's supervisor (the batch step's
+    # `exec`) gets SIGTERM alone, so it stops the command within its grace time and uploads
+    # what it has, as on any host; plain scancel would signal the command at the same time.
+    started = record.get("status") not in ("queued", "starting")
+    argv = ["scancel", *(["--batch", "--signal=TERM"] if started else []), job]
     with transport:
-        proc = subprocess.run(host_argv(transport, ["scancel", job]), capture_output=True,
-                              text=True)
+        proc = subprocess.run(host_argv(transport, argv), capture_output=True, text=True)
     if proc.returncode != 0:
         raise FatalError(f"scancel {job} on {transport.host.name} failed: "
                          f"{proc.stderr.strip() or proc.returncode}")
