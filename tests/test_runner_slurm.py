@@ -130,3 +130,20 @@ def test_stop_is_scancel_and_a_failure_is_failed(cluster_project: Repo,
     assert failed.returncode == 3
     assert record(cluster_project, 3)["status"] == "failed"
     assert record(cluster_project, 3)["exit_code"] == 3
+
+
+def test_a_grid_is_one_job_array(cluster_project: Repo, slurm_env: Any,
+                                 team: tuple[Repo, Path]) -> None:
+    proc = cluster_project.data("run", "--detach", "--grid", "n=0,1,2", "--", "python3",
+                                "slow.py", "{n}")
+    assert proc.stdout.split() == ["1", "2", "3"]
+    jobs = [job_of(cluster_project, i) for i in (1, 2, 3)]
+    array = {job.split("_")[0] for job in jobs}
+    assert len(array) == 1 and [job.split("_")[1] for job in jobs] == ["0", "1", "2"], jobs
+    info = scontrol_job(slurm_env, jobs[0])
+    assert f"ArrayJobId={array.pop()}" in info and "ArrayTaskId=0" in info, info
+    for i in (1, 2, 3):
+        rec = wait_final(cluster_project, i)
+        assert rec["status"] == "succeeded" and rec["params"] == {"n": str(i - 1)}
+        assert "started" in (store_dir(team) / f"runs/{i}/logs/output.log").read_text()
+    assert [record(cluster_project, i)["slurm"]["job"] for i in (1, 2, 3)] == jobs

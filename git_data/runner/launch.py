@@ -285,12 +285,18 @@ class Launcher:
     follow: bool
     snapshot_commit: str | None = None
     start_args: list[str] = field(default_factory=list)  # e.g. slurm.start_args
+    array_specs: list[dict[str, Any]] = field(default_factory=list)  # a Slurm array's members
 
     def start_all(self, specs: list[dict[str, Any]]) -> list[Started]:
-        started = []
-        for spec in specs:
+        started: list[Started] = []
+        base_args = self.start_args
+        for index, spec in enumerate(specs):
+            if base_args and len(specs) > 1:  # a grid on Slurm: one job array (slurm.py)
+                self.start_args = slurm.grid_args(base_args, index, len(specs),
+                                                  [run.rundir for run in started])
             run_id = records.claim(self.store, spec["record"])
             spec["id"] = run_id
+            self.array_specs.append(spec)
             if self.snapshot_commit:
                 spec["record"]["ref"] = f"refs/data/runs/{run_id}"
                 self.repo.git("update-ref", spec["record"]["ref"], self.snapshot_commit)
@@ -302,6 +308,7 @@ class Launcher:
                 raise
             if not self.follow:
                 started[-1].proc.wait()
+        self.start_args = base_args
         return started
 
     def start_one(self, spec: dict[str, Any]) -> Started:
@@ -353,7 +360,9 @@ class Launcher:
         for kind, payload in stream:
             if kind == frames.INFO:
                 info = json.loads(payload)
-                if info.get("slurm_job"):
+                for member, job in enumerate(info.get("slurm_array") or []):
+                    self._slurm_job(self.array_specs[member], str(job))
+                if info.get("slurm_job") and "slurm_array" not in info:
                     self._slurm_job(spec, str(info["slurm_job"]))
                 return Started(spec["id"], spec["record"], proc, stream, info["rundir"])
             if kind == frames.MISSING:

@@ -63,6 +63,18 @@ def start_args(host: Host, gpus: int) -> list[str]:
     return ["--slurm", json.dumps(options)]
 
 
+def grid_args(args: list[str], index: int, count: int, rundirs: list[str]) -> list[str]:
+    """`agent start` arguments for member ``index`` of a grid of ``count``: the members before
+    the last are only unpacked; the last submits one job array over all their run folders
+    (``rundirs``, from the earlier starts' answers), task i being member i."""
+    options = json.loads(args[1])
+    if index < count - 1:
+        options["defer"] = True
+    else:
+        options["array"] = rundirs
+    return ["--slurm", json.dumps(options)]
+
+
 def host_argv(transport: Transport, argv: list[str]) -> list[str]:
     """``argv`` on the login node: here, or over the transport's SSH connection (quoted)."""
     if isinstance(transport, SshTransport):

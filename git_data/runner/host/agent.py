@@ -180,9 +180,15 @@ def unpack(stdin: BinaryIO, home: str | None, slurm: dict[str, Any] | None = Non
     if slurm is not None:
         from . import slurm as batch
 
-        job = batch.submit(rundir, [*self_command(home), "supervise", str(rundir)], slurm)
+        if slurm.get("defer"):  # a grid member: the last member's job array starts it
+            return rundir
+        members = [*batch.members(slurm.get("array") or [], rundir), rundir]
+        job = batch.submit(rundir, [[*self_command(home), "supervise", str(r)]
+                                    for r in members], slurm)
         if info is not None:
             info["slurm_job"] = job
+            if len(members) > 1:
+                info["slurm_array"] = [f"{job}_{i}" for i in range(len(members))]
         return rundir
     with open(rundir / "supervisor.log", "ab") as log:
         subprocess.Popen([*self_command(home), "supervise", str(rundir)], cwd=rundir,

@@ -47,11 +47,30 @@ def sbatch_argv(options: dict[str, Any], rundir: Path, name: str, array: int = 0
     return [*argv, str(rundir / JOB_FILE)]
 
 
-def submit(rundir: Path, command: list[str], options: dict[str, Any]) -> str:
-    """Write job.sh and submit it; the Slurm job id."""
-    script = "#!/bin/sh\nexec " + " ".join(shlex.quote(w) for w in command) + "\n"
+def members(rundirs: list[Any], last: Path) -> list[Path]:
+    """The run folders of a grid's earlier members: each an unpacked run beside ``last``."""
+    found = []
+    for raw in rundirs:
+        path = Path(str(raw))
+        if path.parent != last.parent or not path.name.isdigit() \
+                or not (path / "spec.json").is_file() or (path / JOB_FILE).exists():
+            raise FatalError(f"{raw} is not a waiting run of this grid on the host")
+        found.append(path)
+    return found
+
+
+def submit(rundir: Path, commands: list[list[str]], options: dict[str, Any]) -> str:
+    """Write job.sh and submit it; the Slurm job id. More than one command: a job array
+    whose task i runs command i."""
+    lines = [" ".join(shlex.quote(w) for w in command) for command in commands]
+    if len(lines) == 1:
+        script = f"#!/bin/sh\nexec {lines[0]}\n"
+    else:
+        cases = "".join(f"{i}) exec {line} ;;\n" for i, line in enumerate(lines))
+        script = f'#!/bin/sh\ncase "$SLURM_ARRAY_TASK_ID" in\n{cases}esac\nexit 2\n'
     safeio.write_text(rundir / JOB_FILE, script, mode=0o700)
-    argv = sbatch_argv(options, rundir, f"git-data-{rundir.name}")
+    argv = sbatch_argv(options, rundir, f"git-data-{rundir.name}",
+                       len(lines) if len(lines) > 1 else 0)
     try:
         proc = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL)
     except FileNotFoundError as exc:
