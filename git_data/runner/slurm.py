@@ -119,7 +119,7 @@ def refresh(config: Config, store: Store, record: dict[str, Any]) -> dict[str, A
     """The record with what Slurm says, saved when Slurm ended the job before the
     supervisor could say so itself (cancelled while pending, time limit, preemption)."""
     job = _job(record)
-    if job is None or record.get("status") in records.FINAL:
+    if job is None or (record.get("status") in records.FINAL and not _ask_once(record)):
         return record
     transport = _transport(config, record)
     if transport is None:
@@ -130,6 +130,11 @@ def refresh(config: Config, store: Store, record: dict[str, Any]) -> dict[str, A
         return record
     status, error = run_state(state, record.get("id"))
     record = {**record, "slurm": {**record["slurm"], "state": state}}
+    if _ask_once(record):  # the supervisor ended on Slurm's SIGTERM: say why, once
+        if status in ("failed", "lost") and state.split()[0] != "FAILED":
+            record.update(status=status, error=error)
+        records.save(store, record)
+        return record
     if status in records.FINAL:
         fresh = records.load(store, int(record["id"]))
         if fresh.get("status") in records.FINAL:
@@ -139,6 +144,15 @@ def refresh(config: Config, store: Store, record: dict[str, Any]) -> dict[str, A
     elif status == "queued" and record.get("status") == "starting":
         record["status"] = "queued"
     return record
+
+
+def _ask_once(record: dict[str, Any]) -> bool:
+    """A final record that the supervisor wrote after a SIGTERM that may have been Slurm's
+    (time limit, preemption, node failure) and that Slurm has not been asked about yet."""
+    status = record.get("status")
+    ended_by_signal = status == "stopped" or (status == "failed"
+                                              and record.get("exit_code") is None)
+    return ended_by_signal and "state" not in (record.get("slurm") or {})
 
 
 def cancel(config: Config, record: dict[str, Any]) -> bool:
