@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -119,17 +120,27 @@ def test_stop_is_scancel_and_a_failure_is_failed(cluster_project: Repo,
     cluster_project.data("run", "--detach", "--", "python3", "slow.py", "60")
     cluster_project.data("run", "--detach", "--", "python3", "slow.py", "60")
     job2 = job_of(cluster_project, 2)
+    follower = subprocess.Popen(["git-data", "logs", "2", "--follow"], cwd=cluster_project.path,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     cluster_project.data("stop", "2")  # pending: cancelled before it started
     assert record(cluster_project, 2)["status"] == "stopped"
     assert "JobState=CANCELLED" in scontrol_job(slurm_env, job2)
+    follower.communicate(timeout=60)  # `logs --follow` ends with the record
+    attached = subprocess.Popen(["git-data", "run", "--", "python3", "slow.py", "1"],
+                                cwd=cluster_project.path, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+    job_of(cluster_project, 3)
+    cluster_project.data("stop", "3")
+    _, err = attached.communicate(timeout=60)  # the host side sees the job end unstarted
+    assert "run 3 stopped" in err, err
     wait_for(lambda: record(cluster_project, 1)["status"] == "running", what="run 1 running")
     cluster_project.data("stop", "1")  # running: the supervisor gets SIGTERM and ends it
     assert record(cluster_project, 1)["status"] == "stopped"
     failed = cluster_project.data("run", "--env", "CODE=3", "--", "python3", "train.py",
                                   check=False)
     assert failed.returncode == 3
-    assert record(cluster_project, 3)["status"] == "failed"
-    assert record(cluster_project, 3)["exit_code"] == 3
+    assert record(cluster_project, 4)["status"] == "failed"
+    assert record(cluster_project, 4)["exit_code"] == 3
 
 
 def test_a_grid_is_one_job_array(cluster_project: Repo, slurm_env: Any,

@@ -243,9 +243,20 @@ def follow(rundir: Path, out: BinaryIO) -> int:
     paths = [(frames.SETUP, rundir / "logs" / "setup.log"),
              (frames.OUTPUT, rundir / "logs" / "output.log")]
     handles: dict[bytes, IO[bytes]] = {}
+    batch_checked = time.monotonic()
     try:
         while True:
             state = read_state(rundir)
+            if not state and time.monotonic() - batch_checked > 5:  # a Slurm job not started
+                from . import slurm
+
+                batch_checked = time.monotonic()
+                ended = slurm.ended_unstarted(rundir)
+                if ended:
+                    state = {"status": "done", "exit_code": None,
+                             "run_status": "stopped" if ended.startswith("CANCELLED")
+                             else "lost", "error": f"the Slurm job ended ({ended}) before "
+                             "its supervisor started"}
             if state.get("status") != "done" and not _alive(state.get("pid")):
                 time.sleep(0.2)  # it may have just finished: look again before calling it lost
                 state = read_state(rundir)

@@ -83,3 +83,25 @@ def submit(rundir: Path, commands: list[list[str]], options: dict[str, Any]) -> 
         raise FatalError(f"sbatch answered '{proc.stdout.strip()}', not a job id")
     safeio.write_text(rundir / "slurm-job", job + "\n")
     return job
+
+
+WAITING = ("PENDING", "CONFIGURING", "REQUEUED", "REQUEUE_HOLD", "RUNNING", "COMPLETING")
+
+
+def ended_unstarted(rundir: Path) -> str | None:
+    """For `agent tail` of a run whose supervisor has not written its state yet: the Slurm
+    state when its job ended without starting it (cancelled while pending, say), else None."""
+    try:
+        job = (rundir / "slurm-job").read_text().strip()
+    except OSError:
+        return None
+    try:
+        proc = subprocess.run(["scontrol", "-o", "show", "job", job], capture_output=True,
+                              text=True, stdin=subprocess.DEVNULL, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    match = re.search(r"\bJobState=(\S+)", proc.stdout)
+    state = match[1] if match else None
+    if state is None or state in WAITING or (rundir / "state.json").exists():
+        return None
+    return state
