@@ -17,6 +17,8 @@ from test_runner_local import make_project, record, store_dir, wait_final, wait_
 from git_data.errors import FatalError
 from git_data.runner import slurm
 from git_data.runner.host import slurm as batch
+from git_data.runner.hosts import Host
+from git_data.runner.transport import LocalTransport, SshTransport
 
 SLOW = "import time, sys; print('started', flush=True); time.sleep(float(sys.argv[1]))"
 
@@ -82,6 +84,19 @@ def test_slurm_host_stays_in_git_config(team: tuple[Repo, Path]) -> None:
     assert not any(r["name"] == "evil" for r in rows)
     refused = project.data("host", "add", "gpu1", "ssh://gpu1", "--partition", "p", check=False)
     assert refused.returncode != 0 and "only for a slurm:// host" in refused.stderr
+
+
+def test_commands_reach_a_remote_login_node_quoted(tmp_path: Path) -> None:
+    host = Host("cluster", "slurm://me@login1:2222")
+    assert host.slurm and not host.slurm_local and Host("c", "slurm://localhost").slurm_local
+    transport = SshTransport(host, ["ssh"], "v")
+    try:
+        argv = slurm.host_argv(transport, ["scancel", "12_3", "a b"])
+    finally:
+        transport.close()
+    assert argv[argv.index("-p") + 1] == "2222" and argv[argv.index("-l") + 1] == "me"
+    assert argv[-2:] == ["--", "scancel 12_3 'a b'"]
+    assert slurm.host_argv(LocalTransport(host), ["squeue"]) == ["squeue"]
 
 
 # ----- a real cluster --------------------------------------------------------------------
