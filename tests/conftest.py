@@ -177,7 +177,9 @@ def slurm_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
 
 
 @pytest.fixture
-def slurm_env(slurm_cluster: object, monkeypatch: pytest.MonkeyPatch) -> object:
-    """The cluster, with SLURM_CONF set for this test's git-data processes."""
+def slurm_env(slurm_cluster: object, monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
+    """The cluster, with SLURM_CONF set for this test's git-data processes; every job the
+    test left is cancelled after it, so the next test finds the node free."""
     monkeypatch.setenv("SLURM_CONF", str(slurm_cluster.conf))  # type: ignore[attr-defined]
-    return slurm_cluster
+    yield slurm_cluster
+    slurm_cluster.cancel_all()  # type: ignore[attr-defined]

@@ -35,6 +35,15 @@ class Cluster:
         return subprocess.run(["scontrol", *args], env=self.env(), capture_output=True,
                               text=True, check=True).stdout
 
+    def cancel_all(self) -> None:
+        subprocess.run(["scancel", "--user", str(os.geteuid())], env=self.env(),
+                       capture_output=True)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and subprocess.run(
+                ["squeue", "-h", "-t", "PENDING,RUNNING,COMPLETING"], env=self.env(),
+                capture_output=True, text=True).stdout.strip():
+            time.sleep(0.2)
+
     def stop(self) -> None:
         for proc in reversed(self.procs):
             proc.terminate()

@@ -35,8 +35,11 @@ def cluster_project(team: tuple[Repo, Path], slurm_env: Any, tmp_path: Path) -> 
 
 
 def job_of(repo: Repo, run_id: int) -> str:
-    return str(wait_for(lambda: (record(repo, run_id).get("slurm") or {}).get("job"),
-                        what=f"the job id of run {run_id}"))
+    def job() -> str | None:
+        proc = repo.data("show-run", str(run_id), "--json", check=False)
+        return (json.loads(proc.stdout).get("slurm") or {}).get("job") \
+            if proc.returncode == 0 else None  # not claimed yet
+    return str(wait_for(job, what=f"the job id of run {run_id}"))
 
 
 def scontrol_job(cluster: Any, job: str) -> str:

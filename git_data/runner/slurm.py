@@ -90,12 +90,15 @@ def _job(record: dict[str, Any]) -> str | None:
 def job_state(transport: Transport, job: str) -> str | None:
     """The job's state from squeue, else from scontrol (it remembers ended jobs for
     MinJobAge); None when Slurm no longer knows the job."""
-    proc = subprocess.run(host_argv(transport, ["squeue", "-h", "-j", job, "-o", "%T"]),
-                          capture_output=True, text=True)
-    if proc.returncode == 0 and proc.stdout.strip():
-        return proc.stdout.split()[0]
-    proc = subprocess.run(host_argv(transport, ["scontrol", "-o", "show", "job", job]),
-                          capture_output=True, text=True)
+    try:
+        proc = subprocess.run(host_argv(transport, ["squeue", "-h", "-j", job, "-o", "%T"]),
+                              capture_output=True, text=True, timeout=60)
+        if proc.returncode == 0 and proc.stdout.strip():
+            return proc.stdout.split()[0]
+        proc = subprocess.run(host_argv(transport, ["scontrol", "-o", "show", "job", job]),
+                              capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return None  # no Slurm commands here, or the login node did not answer: record only
     match = re.search(r"\bJobState=(\S+)", proc.stdout)
     return match[1] if match else None
 
@@ -121,7 +124,10 @@ def refresh(config: Config, store: Store, record: dict[str, Any]) -> dict[str, A
     job = _job(record)
     if job is None or (record.get("status") in records.FINAL and not _ask_once(record)):
         return record
-    transport = _transport(config, record)
+    try:
+        transport = _transport(config, record)
+    except FatalError:
+        return record  # the login node is out of reach: `runs` shows what the store says
     if transport is None:
         return record
     with transport:
@@ -167,7 +173,12 @@ def cancel(config: Config, record: dict[str, Any]) -> bool:
     started = record.get("status") not in ("queued", "starting")
     argv = ["scancel", *(["--batch", "--signal=TERM"] if started else []), job]
     with transport:
-        proc = subprocess.run(host_argv(transport, argv), capture_output=True, text=True)
+        try:
+            proc = subprocess.run(host_argv(transport, argv), capture_output=True, text=True,
+                                  timeout=60)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise FatalError(f"cannot run scancel for run {record.get('id')} on "
+                             f"{transport.host.name}: {exc}") from None
     if proc.returncode != 0:
         raise FatalError(f"scancel {job} on {transport.host.name} failed: "
                          f"{proc.stderr.strip() or proc.returncode}")
