@@ -45,6 +45,8 @@ class Cluster:
             time.sleep(0.2)
 
     def stop(self) -> None:
+        if len(self.procs) == 3:  # no job (nor its slurmstepd) outlives the cluster
+            self.cancel_all()
         for proc in reversed(self.procs):
             proc.terminate()
         for proc in reversed(self.procs):
