@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-APT_PACKAGES := git git-lfs openssh-server openssh-client chromium
+APT_PACKAGES := git git-lfs openssh-server openssh-client chromium slurm-wlm munge
 
 .PHONY: demo test venv deps apt lint bench bench-quick hooks man clean
 

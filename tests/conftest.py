@@ -160,3 +160,26 @@ class OneWay(io.RawIOBase):
         chunk = self._data.read(size)
         buffer[:len(chunk)] = chunk
         return len(chunk)
+
+
+# ----- Slurm (tests/slurm.py) ------------------------------------------------------------
+@pytest.fixture(scope="session")
+def slurm_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """A real one-node Slurm cluster (one CPU: a second job waits behind the first)."""
+    import slurm
+
+    why = slurm.missing()
+    if why:
+        pytest.skip(why)
+    cluster = slurm.start(tmp_path_factory.mktemp("slurm"), cpus=1)
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def slurm_env(slurm_cluster: object, monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
+    """The cluster, with SLURM_CONF set for this test's git-data processes; every job the
+    test left is cancelled after it, so the next test finds the node free."""
+    monkeypatch.setenv("SLURM_CONF", str(slurm_cluster.conf))  # type: ignore[attr-defined]
+    yield slurm_cluster
+    slurm_cluster.cancel_all()  # type: ignore[attr-defined]

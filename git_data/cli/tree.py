@@ -706,6 +706,8 @@ def host() -> None:
     \b
     Examples:
       git data host add gpu1 ssh://me@gpu1.example --workdir /scratch/me --default
+      git data host add cluster slurm://me@login1 --partition gpu --time 4:00:00 \\
+          --workdir /shared/me/git-data
       git data host list
       git data host remove gpu1
     """
@@ -713,18 +715,30 @@ def host() -> None:
 
 @host.command("add")
 @click.argument("name")
-@click.argument("url", metavar="ssh://[USER@]HOST[:PORT]")
-@click.option("--workdir", metavar="DIR", help="Folder on the host for runs, caches, environments.")
+@click.argument("url", metavar="ssh://[USER@]HOST[:PORT]|slurm://[USER@]LOGIN[:PORT]")
+@click.option("--workdir", metavar="DIR", help="Folder on the host for runs, caches, environments "
+              "(on Slurm: on the cluster's shared file system).")
 @click.option("--python", metavar="PATH",
               help="Python 3 on the host (default: python3 on its PATH).")
 @click.option("--personal", is_flag=True, help="Only this clone (.git/config), not .gitdata.")
 @click.option("--default", "default", is_flag=True, help="Run there unless told otherwise.")
+@click.option("--partition", metavar="P", help="Slurm: the partition jobs go to.")
+@click.option("--account", metavar="A", help="Slurm: the account jobs are charged to.")
+@click.option("--time", "time_limit", metavar="[D-]HH:MM:SS", help="Slurm: each job's time limit.")
 def host_add(name: str, url: str, workdir: str | None, python: str | None, personal: bool,
-             default: bool) -> int:
-    """Add (or change) host NAME, reached at ssh://[USER@]HOST[:PORT]."""
+             default: bool, partition: str | None, account: str | None,
+             time_limit: str | None) -> int:
+    """Add (or change) host NAME, reached at ssh://[USER@]HOST[:PORT], or Slurm cluster NAME
+    whose login node is slurm://[USER@]LOGIN[:PORT] (slurm://localhost: this machine).
+
+    Runs on a Slurm cluster go through sbatch (--gpus N becomes --gres=gpu:N); `runs` shows
+    a pending job as queued and `stop` is scancel. A Slurm host and its options are kept in
+    this clone's git config only, never in .gitdata.
+    """
     from ..commands.run_hosts import host_add as add
 
-    return add(_repo(), name, url, workdir, python, personal, default)
+    return add(_repo(), name, url, workdir, python, personal, default,
+               {"partition": partition, "account": account, "time": time_limit})
 
 
 @host.command("list")

@@ -11,8 +11,8 @@ from ..runner import hosts
 
 
 def host_add(repo: Repo, name: str, url: str, workdir: str | None, python: str | None,
-             personal: bool, default: bool) -> int:
-    where = hosts.add(repo, name, url, workdir, python, personal, default)
+             personal: bool, default: bool, slurm: dict[str, str | None] | None = None) -> int:
+    where = hosts.add(repo, name, url, workdir, python, personal, default, slurm)
     note(f"host {name} -> {url} written to {where}")
     return 0
 

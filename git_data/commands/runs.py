@@ -18,7 +18,7 @@ from ..config import Config
 from ..errors import FatalError
 from ..gitrepo import Repo
 from ..progress import is_quiet, note
-from ..runner import records
+from ..runner import records, slurm
 from ..runner.follow import Printer, follow_store
 from ..runner.host import parts
 from ..runner.host.paths import below, run_key
@@ -38,9 +38,16 @@ def _store(repo: Repo) -> tuple[Config, Store]:
     return config, records.open_store(repo, config)
 
 
+def _as_seen(config: Config, store: Store, record: dict[str, Any]) -> dict[str, Any]:
+    """A record as `runs` and `show-run` show it: what Slurm says of a Slurm job, then
+    `lost` for a run whose host went silent (nothing is written for that)."""
+    return records.liveness(store, slurm.refresh(config, store, record),
+                            intervals(config)["lost"])
+
+
 def runs(repo: Repo, as_json: bool) -> int:
     config, store = _store(repo)
-    found = records.all_records(store, intervals(config)["lost"])
+    found = [_as_seen(config, store, r) for r in records.all_records(store)]
     if as_json:
         print(json.dumps(found, indent=2, sort_keys=True))
         return 0
@@ -74,8 +81,7 @@ def _when(stamp: Any) -> str:
 
 def show_run(repo: Repo, run: str, as_json: bool) -> int:
     config, store = _store(repo)
-    record = records.liveness(store, records.load(store, records.run_id_of(store, run)),
-                              intervals(config)["lost"])
+    record = _as_seen(config, store, records.load(store, records.run_id_of(store, run)))
     if as_json:
         print(json.dumps(record, indent=2, sort_keys=True))
         return 0
@@ -133,6 +139,9 @@ def stop(repo: Repo, run: str, wait_s: float | None = None) -> int:
         note(f"run {run_id} already ended ({record.get('status')})")
         return 0
     store.write_json(f"{run_key(run_id)}/stop", {"requested": records.now_iso()})
+    if slurm.cancel(config, record):  # scancel: SIGTERM to the supervisor, or never started
+        time.sleep(0.5)
+        record = slurm.refresh(config, store, record)
     every = intervals(config)
     if _recorded_lost(store, record, every["lost"]):
         return 0

@@ -1,10 +1,12 @@
-"""Hosts that runs go to: the built-in ``local`` and SSH hosts.
+"""Hosts that runs go to: the built-in ``local``, SSH hosts and Slurm clusters.
 
 Hosts for everyone live in the committed ``.gitdata`` (``[host "NAME"] url, workdir``: an
 ssh:// URL only, never the local host, never a ``python`` command, as
 :mod:`git_data.config`'s allowlist has it); personal ones in git config
 (``data.host.NAME.url``, ``.workdir``, ``.python``), which wins for the same name. The
-default host is ``data.host`` (git config or ``.gitdata``), else ``local``.
+default host is ``data.host`` (git config or ``.gitdata``), else ``local``. A Slurm cluster
+(``slurm://[user@]login-node[:port]``, with ``partition``, ``account``, ``time``) is personal
+only: its URL and sbatch options are read from git config, never from ``.gitdata``.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from ..errors import FatalError
 from ..gitrepo import Repo, run_git
 from .host.paths import strip_password
 
-KEYS = ("url", "workdir", "python")
+KEYS = ("url", "workdir", "python", "partition", "account", "time")
+SLURM_KEYS = ("partition", "account", "time")
 DEFAULT_WORKDIR = "~/.git-data"
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
@@ -31,10 +34,22 @@ class Host:
     workdir: str = DEFAULT_WORKDIR
     python: str = "python3"
     where: str = "built-in"  # built-in | .gitdata | git config
+    partition: str | None = None  # Slurm only (runner/slurm.py)
+    account: str | None = None
+    time: str | None = None
 
     @property
     def local(self) -> bool:
         return self.url == "local"
+
+    @property
+    def slurm(self) -> bool:
+        return self.url.startswith("slurm://")
+
+    @property
+    def slurm_local(self) -> bool:
+        """A Slurm cluster whose login node is this machine: sbatch runs here, no SSH."""
+        return self.slurm and parse_ssh(self.url)[1] in ("localhost", "127.0.0.1")
 
     def ssh_parts(self) -> tuple[str | None, str, int | None]:
         """(user, host name, port) of an ssh:// URL."""
@@ -48,8 +63,9 @@ class Host:
 
 def parse_ssh(url: str) -> tuple[str | None, str, int | None]:
     parsed = urllib.parse.urlsplit(url)
-    if parsed.scheme != "ssh" or not parsed.hostname:
-        raise FatalError(f"host URL '{url}' is not ssh://[user@]host[:port] (or 'local')")
+    if parsed.scheme not in ("ssh", "slurm") or not parsed.hostname:
+        raise FatalError(f"host URL '{url}' is not ssh://[user@]host[:port], "
+                         "slurm://[user@]login-node[:port] or 'local'")
     try:
         port = parsed.port
     except ValueError as exc:
@@ -61,9 +77,9 @@ def configured(config: Config) -> dict[str, Host]:
     hosts: dict[str, Host] = {}
     for name in config.subsections("host"):
         url = config.get_shared(f"host.{name}.url")
-        if url:
+        if url and url.startswith("ssh://"):  # a committed file names no Slurm cluster
             hosts[name] = Host(name, url, where=GITDATA_FILE)
-            for key in KEYS[1:]:
+            for key in ("workdir", "python"):
                 value = config.get_shared(f"host.{name}.{key}")
                 if value:
                     setattr(hosts[name], key, value)
@@ -99,19 +115,23 @@ def get(config: Config, name: str | None) -> Host:
 
 
 def add(repo: Repo, name: str, url: str, workdir: str | None, python: str | None,
-        personal: bool, default: bool) -> str:
+        personal: bool, default: bool, slurm: dict[str, str | None] | None = None) -> str:
     if not NAME_RE.fullmatch(name):
         raise FatalError(f"host name '{name}' must be letters, digits, '.', '_' or '-'")
     if name == "local" and url != "local":
         raise FatalError("'local' is the built-in host (this machine); choose another name")
     if url != "local":
         parse_ssh(url)
-    values = {"url": url, "workdir": workdir, "python": python}
+    slurm = {k: v for k, v in (slurm or {}).items() if v}
+    if slurm and not url.startswith("slurm://"):
+        raise FatalError(f"--{', --'.join(slurm)}: only for a slurm:// host")
+    personal = personal or url.startswith("slurm://")  # sbatch options stay the user's own
+    values = {"url": url, "workdir": workdir, "python": python, **slurm}
     for key, value in values.items():
         if value is None:
             continue
         # .gitdata may name neither a command nor a folder of this machine (the local host)
-        if personal or key == "python" or name == "local":
+        if personal or key in ("python", *SLURM_KEYS) or name == "local":
             repo.git("config", f"data.host.{name}.{key}", value)
         else:
             set_shared(repo, f"host.{name}.{key}", value)

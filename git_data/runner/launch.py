@@ -25,7 +25,7 @@ from ..selection import select
 from ..store import Store
 from ..store.remotes import Remote, resolve, storage_options
 from ..transfer import Item, KnownObjects, TransferQueue, dedupe
-from . import hosts, records, ship
+from . import hosts, records, ship, slurm
 from .follow import Printer, exit_status, pump
 from .host import agent, frames
 from .host.paths import inside_checkout, redact_env, strip_password
@@ -218,7 +218,8 @@ def base_record(repo: Repo, remote: Remote, host: Host, commit: str,
                 entries: list[PointerEntry], mounts: list[dict[str, str]]) -> dict[str, Any]:
     user = repo.git("config", "--get", "user.name", check=False).decode().strip()
     return {
-        "id": None, "status": "starting", "created": records.now_iso(),
+        "id": None, "status": "queued" if host.slurm else "starting",
+        "created": records.now_iso(),
         "commit": snapshot_commit or commit, "snapshot_of": commit if snapshot_commit else None,
         "branch": repo.current_branch(), "command": list(opts.command), "params": {},
         "cwd": work_prefix(repo), "output": inside_checkout(opts.output, "--output"),
@@ -257,10 +258,11 @@ def build_spec(config: Config, store: Store, host: Host, record: dict[str, Any],
         "id": record["id"], "record": record, "argv": record["command"], "cwd": record["cwd"],
         "repo_key": hashlib.sha256(store.url.encode()).hexdigest()[:12],
         "workdir": host.workdir, "cache_dir": str(config.cache_dir) if host.local else None,
+        # on Slurm the GPUs are sbatch's --gres (slurm.start_args), not claimed by the host
         "store": {"url": store.url, "name": store.name},
         "output": record["output"], "data": [[e.path, e.oid, e.size] for e in entries],
         "mounts": record["mounts"], "environment": record["environment"],
-        "gpus": opts.gpus, "intervals": intervals(config),
+        "gpus": 0 if host.slurm else opts.gpus, "intervals": intervals(config),
         "append_only": append_only(config),
     }
 
@@ -299,12 +301,19 @@ class Launcher:
     need: list[str]
     follow: bool
     snapshot_commit: str | None = None
+    start_args: list[str] = field(default_factory=list)  # e.g. slurm.start_args
+    array_specs: list[dict[str, Any]] = field(default_factory=list)  # a Slurm array's members
 
     def start_all(self, specs: list[dict[str, Any]]) -> list[Started]:
-        started = []
-        for spec in specs:
+        started: list[Started] = []
+        base_args = self.start_args
+        for index, spec in enumerate(specs):
+            if base_args and len(specs) > 1:  # a grid on Slurm: one job array (slurm.py)
+                self.start_args = slurm.grid_args(base_args, index, len(specs),
+                                                  [run.rundir for run in started])
             run_id = records.claim(self.store, spec["record"])
             spec["id"] = run_id
+            self.array_specs.append(spec)
             if self.snapshot_commit:
                 spec["record"]["ref"] = f"refs/data/runs/{run_id}"
                 self.repo.git("update-ref", spec["record"]["ref"], self.snapshot_commit)
@@ -316,6 +325,7 @@ class Launcher:
                 raise
             if not self.follow:
                 started[-1].proc.wait()
+        self.start_args = base_args
         return started
 
     def start_one(self, spec: dict[str, Any]) -> Started:
@@ -337,7 +347,7 @@ class Launcher:
         archive = subprocess.Popen(["git", *NO_SMUDGE, "archive", "--format=tar", commit],
                                    cwd=self.repo.root, stdout=subprocess.PIPE,
                                    stderr=subprocess.PIPE)
-        args = ["start", *(["--follow"] if self.follow else []),
+        args = ["start", *(["--follow"] if self.follow else []), *self.start_args,
                 *(["--need", ",".join(self.need)] if self.need else [])]
         proc = self.transport.popen(args, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
         assert proc.stdin and proc.stderr and archive.stdout and archive.stderr
@@ -366,8 +376,12 @@ class Launcher:
         stream = frames.read(proc.stdout)
         for kind, payload in stream:
             if kind == frames.INFO:
-                return Started(spec["id"], spec["record"], proc, stream,
-                               json.loads(payload)["rundir"])
+                info = json.loads(payload)
+                for member, job in enumerate(info.get("slurm_array") or []):
+                    self._slurm_job(self.array_specs[member], str(job))
+                if info.get("slurm_job") and "slurm_array" not in info:
+                    self._slurm_job(spec, str(info["slurm_job"]))
+                return Started(spec["id"], spec["record"], proc, stream, info["rundir"])
             if kind == frames.MISSING:
                 proc.wait()
                 raise AgentMissing(list(json.loads(payload)))
@@ -380,6 +394,14 @@ class Launcher:
             raise AgentMissing([])
         self.transport.raise_for(code, b"".join(errors))
         raise FatalError(f"host {self.transport.host.name}: the agent did not start the run")
+
+
+    def _slurm_job(self, spec: dict[str, Any], job: str) -> None:
+        """Record the job id while the run is queued; once its supervisor has started it
+        records the id itself (from SLURM_JOB_ID), so a later state is never overwritten."""
+        spec["record"]["slurm"] = {"job": job}
+        if records.load(self.store, spec["id"]).get("status") == "queued":
+            records.save(self.store, {**spec["record"], "id": spec["id"]})
 
 
 # ----- the command -----------------------------------------------------------------------
@@ -403,10 +425,12 @@ def launch(repo: Repo, opts: RunOptions) -> int:
     else:
         commit, snapshot_commit = code_commit(repo, opts.allow_dirty)
     entries = data_entries(repo, snapshot_commit or commit, opts)
-    need = [] if host.local else ship.needed_modules([e.oid for e in entries], remote.url)
+    need = [] if host.local or host.slurm_local else ship.needed_modules(
+        [e.oid for e in entries], remote.url)
     with open_transport(host, config, ship.version_dir()) as transport:
         prepared = ship.prepared_marker(config.cache_dir, transport, need)
-        if opts.gpus or not (host.local or prepared.exists()):
+        if (opts.gpus and not host.slurm) or not (host.local or host.slurm_local
+                                                  or prepared.exists()):
             # a new host, or GPUs to check: before anything is started or numbered
             gpu_error = ship.prepare(transport, need, opts.gpus).get("gpu_error")
             if gpu_error:
@@ -421,7 +445,8 @@ def launch(repo: Repo, opts: RunOptions) -> int:
                                                   substitute(opts.command, params)}, opts, env,
                             entries) for params in combos]
         launcher = Launcher(transport, repo, store, secrets_for(remote), env, need,
-                            not opts.detach and len(combos) == 1, snapshot_commit)
+                            not opts.detach and len(combos) == 1, snapshot_commit,
+                            slurm.start_args(host, opts.gpus) if host.slurm else [])
         started = launcher.start_all(specs)
         for run in started:
             note(f"run {run.run_id} started on {host.name}: {' '.join(run.record['command'])}"

@@ -202,6 +202,8 @@ def liveness(store: Store, record: dict[str, Any], lost_after: float) -> dict[st
     ``error`` (nothing is written; :func:`mark_lost` does that)."""
     if record.get("status") in FINAL:
         return record
+    if record.get("status") == "queued" and record.get("slurm"):
+        return record  # Slurm holds it (runner/slurm.py asks Slurm); no supervisor beats yet
     last = last_sign(store, record)
     age = None if last is None else datetime.now(timezone.utc).timestamp() - last
     if age is not None and age <= lost_after:

@@ -173,7 +173,7 @@ def ssh_command(config: Config) -> list[str]:
 
 
 def open_transport(host: Host, config: Config, version_dir: str) -> Transport:
-    transport: Transport = LocalTransport(host) if host.local else SshTransport(
+    transport: Transport = LocalTransport(host) if host.local or host.slurm_local else SshTransport(
         host, ssh_command(config), version_dir)
     try:
         transport.connect()

@@ -138,16 +138,21 @@ def start(args: list[str], home: str | None) -> int:
     if missing:
         frames.write_json(out, frames.MISSING, missing)
         return 3
+    slurm = json.loads(args[args.index("--slurm") + 1]) if "--slurm" in args else None
+    info: dict[str, Any] = {}
     try:
-        rundir = unpack(sys.stdin.buffer, home)
+        rundir = unpack(sys.stdin.buffer, home, slurm, info)
     except (FatalError, OSError, ValueError, KeyError, tarfile.TarError) as exc:
         frames.write(out, frames.ERROR, str(exc).encode())
         return 2
-    frames.write_json(out, frames.INFO, {"rundir": str(rundir)})
+    frames.write_json(out, frames.INFO, {"rundir": str(rundir), **info})
     return follow(rundir, out) if "--follow" in args else 0
 
 
-def unpack(stdin: BinaryIO, home: str | None) -> Path:
+def unpack(stdin: BinaryIO, home: str | None, slurm: dict[str, Any] | None = None,
+           info: dict[str, Any] | None = None) -> Path:
+    """Unpack the run; start its supervisor under setsid, or as a Slurm job (``slurm``: the
+    host's sbatch options; the job id goes into ``info``)."""
     header = json.loads(stdin.readline())
     spec = header["spec"]
     workdir = Path(os.path.expanduser(spec["workdir"])).resolve()
@@ -172,6 +177,19 @@ def unpack(stdin: BinaryIO, home: str | None) -> Path:
     if private:  # store credentials and --env values: read and removed by the supervisor
         _write_private(rundir / SECRETS, json.dumps(
             {"store": private.get("secrets"), "env": private.get("env")}))
+    if slurm is not None:
+        from . import slurm as batch
+
+        if slurm.get("defer"):  # a grid member: the last member's job array starts it
+            return rundir
+        members = [*batch.members(slurm.get("array") or [], rundir), rundir]
+        job = batch.submit(rundir, [[*self_command(home), "supervise", str(r)]
+                                    for r in members], slurm)
+        if info is not None:
+            info["slurm_job"] = job
+            if len(members) > 1:
+                info["slurm_array"] = [f"{job}_{i}" for i in range(len(members))]
+        return rundir
     with open(rundir / "supervisor.log", "ab") as log:
         subprocess.Popen([*self_command(home), "supervise", str(rundir)], cwd=rundir,
                          stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
@@ -225,9 +243,20 @@ def follow(rundir: Path, out: BinaryIO) -> int:
     paths = [(frames.SETUP, rundir / "logs" / "setup.log"),
              (frames.OUTPUT, rundir / "logs" / "output.log")]
     handles: dict[bytes, IO[bytes]] = {}
+    batch_checked = time.monotonic()
     try:
         while True:
             state = read_state(rundir)
+            if not state and time.monotonic() - batch_checked > 5:  # a Slurm job not started
+                from . import slurm
+
+                batch_checked = time.monotonic()
+                ended = slurm.ended_unstarted(rundir)
+                if ended:
+                    state = {"status": "done", "exit_code": None,
+                             "run_status": "stopped" if ended.startswith("CANCELLED")
+                             else "lost", "error": f"the Slurm job ended ({ended}) before "
+                             "its supervisor started"}
             if state.get("status") != "done" and not _alive(state.get("pid")):
                 time.sleep(0.2)  # it may have just finished: look again before calling it lost
                 state = read_state(rundir)

@@ -100,6 +100,10 @@ class Supervisor:
     def main(self) -> int:
         self.beat.start()
         write_state(self.rundir, {"status": "preparing", "pid": os.getpid()})
+        if os.environ.get("SLURM_JOB_ID"):  # started by sbatch (see slurm.py)
+            array = os.environ.get("SLURM_ARRAY_JOB_ID"), os.environ.get("SLURM_ARRAY_TASK_ID")
+            self.record["slurm"] = {**self.record.get("slurm", {}), "job": "_".join(array)
+                                    if all(array) else os.environ["SLURM_JOB_ID"]}
         self.save_record(status="preparing", host={
             **self.record.get("host", {}), "rundir": str(self.rundir),
             "hostname": socket.gethostname(), "python": platform.python_version()})
