@@ -105,3 +105,22 @@ def split(chunk: bytes, start: int, entries: list[Entry], algo: str,
                             "mismatch); not adopted; run 'git data fsck --remote'")
         out[e.oid] = data
     return out
+
+
+def ranges(wanted: list[Entry], pack_size: int, gap: int = 256 << 10,
+           whole: float = 0.5) -> list[tuple[int, int]]:
+    """(start, end) byte ranges that cover ``wanted``: neighbours closer than ``gap`` are
+    merged into one GET, and the whole pack is one range once over ``whole`` of it is
+    wanted (fewer requests beat a few wasted bytes)."""
+    if not wanted:
+        return []
+    if sum(e.length for e in wanted) > whole * pack_size:
+        return [(0, pack_size)]
+    out: list[tuple[int, int]] = []
+    for e in sorted(wanted, key=lambda e: e.offset):
+        end = e.offset + e.length
+        if out and e.offset - out[-1][1] <= gap:
+            out[-1] = (out[-1][0], max(out[-1][1], end))
+        else:
+            out.append((e.offset, end))
+    return out

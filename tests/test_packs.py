@@ -55,3 +55,11 @@ def test_checksum_and_header_refused() -> None:
         packs.decode_index(body + hashlib.sha256(body).digest(), 0, "p")
     with pytest.raises(packs.PackError, match="truncated"):
         packs.decode_index(b"GD", 0, "p")
+
+
+def test_ranges_coalesce_and_whole() -> None:
+    e = [packs.Entry("00" * 16, 0, 10), packs.Entry("01" * 16, 15, 5),
+         packs.Entry("02" * 16, 1000, 10)]
+    assert packs.ranges(e, 10_000, gap=100) == [(0, 20), (1000, 1010)]
+    assert packs.ranges(e, 40, gap=100) == [(0, 40)]
+    assert packs.ranges([], 10) == []
