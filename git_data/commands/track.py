@@ -138,7 +138,7 @@ def add(repo: Repo, paths: list[str]) -> int:
     rel = [_relative(root, raw) for raw in paths]
     untracked = _not_data_yet(repo, root, rel)
     patterns = [quote_pattern(escape_glob(r) + ("/**" if (root / r).is_dir() else ""))
-                for r in untracked if r != "."]
+                for r in untracked]
     if patterns:
         _add_patterns(repo, patterns)
         _touch_mismatched_files(repo)
@@ -171,6 +171,8 @@ def _not_data_yet(repo: Repo, root: Path, rel: list[str]) -> list[str]:
     """Those of ``rel`` that are neither data nor hold any data file (one check-attr call)."""
     probes: dict[str, str] = {}
     for r in rel:
+        if r == ".":  # the whole work tree is never tracked by one pattern
+            continue
         if (root / r).is_dir() and not (root / r).is_symlink():
             for dirpath, _, names in os.walk(root / r):
                 if names:  # one file stands for the folder: does a data pattern reach it?
