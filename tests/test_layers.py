@@ -26,7 +26,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("commands", ("commands",)),
     # what the commands, the filter and the hooks do
     ("operations", ("filter", "hooks", "shims", "direct", "push", "fetch", "copy",
-                    "materialize", "storecheck", "insight", "stats", "importing", "runner",
+                    "materialize", "stage", "storecheck", "insight", "stats", "importing", "runner",
                     # the host side of runs: the standard library and folderstore, layout,
                     # retry, pointer, errors, safeio (tests/test_runner_host_imports.py)
                     "runner.host")),

@@ -179,13 +179,19 @@ def untrack(patterns: tuple[str, ...]) -> int:
 @click.option("--stats", "with_stats", is_flag=True,
               help="Also save statistics in .gitdata-stats/ (staged).")
 def add(paths: tuple[str, ...], with_stats: bool) -> int:
-    """Track exactly these paths as data and stage them.
+    """Stage PATHS (files or folders), data files as pointers, in bulk.
 
-    Each of PATHS gets its own line in .gitattributes and is staged, as `git add` would.
+    Stages what `git add PATHS` would, with the same result, but hashes the data files
+    in parallel and writes the index once instead of running the clean filter per file.
+    Only files whose filter attribute is git-data's become pointers; other files,
+    symlinks (never followed) and deletions are staged by `git add`. A path nothing under
+    which is tracked yet first gets its own line in .gitattributes (`folder/**` for a
+    folder). A file that keeps changing while it is read is refused.
 
     \b
     Examples:
       git data add weights/model.bin
+      git data add .
       git data add --stats data/train.parquet
     """
     from ..commands.track import add as run

@@ -11,9 +11,12 @@ from pathlib import Path
 
 from .. import safeio
 from ..attributes import escape_glob, quote_pattern
+from ..cache import Cache
+from ..config import Config
 from ..errors import FatalError
 from ..gitrepo import Repo
 from ..progress import note, warn
+from ..stage import stage
 
 ATTRS = "filter=data diff=data merge=data -text"
 ATTRIBUTES_FILE = ".gitattributes"
@@ -128,26 +131,63 @@ def untrack(repo: Repo, patterns: list[str]) -> int:
 
 
 def add(repo: Repo, paths: list[str]) -> int:
-    """Track exactly these paths and stage them (and .gitattributes) in one step."""
+    """Stage PATHS (files or folders), data files as pointers without a clean filter per
+    file (git_data.stage). A path nothing under which is data yet is tracked first: its own
+    line in .gitattributes (``folder/**`` for a folder)."""
     root = repo.root.resolve()
-    rel = []
-    for raw in paths:
-        full = Path(raw).resolve()
-        if not full.exists():
-            raise FatalError(f"{raw}: no such file; check the path")
-        try:
-            rel.append(full.relative_to(root).as_posix())
-        except ValueError as exc:
-            raise FatalError(f"{raw} is outside the repository {root}") from exc
-    files = [r for r in rel if not (root / r).is_dir()]
-    dirs = [r for r in rel if (root / r).is_dir()]
-    patterns = [quote_pattern(escape_glob(f)) for f in files]
-    patterns += [quote_pattern(escape_glob(d) + "/**") for d in dirs]
-    _add_patterns(repo, patterns)
-    _touch_mismatched_files(repo)
-    repo.git("add", "--", ATTRIBUTES_FILE, *rel)
-    note(f"added {len(rel)} path{'s' if len(rel) != 1 else ''} as data")
+    rel = [_relative(root, raw) for raw in paths]
+    untracked = _not_data_yet(repo, root, rel)
+    patterns = [quote_pattern(escape_glob(r) + ("/**" if (root / r).is_dir() else ""))
+                for r in untracked]
+    if patterns:
+        _add_patterns(repo, patterns)
+        _touch_mismatched_files(repo)
+    config = Config(repo)
+    data, other = stage(repo, Cache(config.cache_dir), config.hash_algorithm,
+                        [ATTRIBUTES_FILE, *rel] if _attributes_path(repo).exists() else rel)
+    note(f"staged {data} file{'s' if data != 1 else ''} as data"
+         + (f", {other} other path{'s' if other != 1 else ''}" if other else ""))
     return 0
+
+
+def _relative(root: Path, raw: str) -> str:
+    """``raw`` relative to the work tree; its last part is never followed (a symlink is
+    staged as one), and a path outside the work tree is refused."""
+    absolute = Path(os.path.abspath(raw))
+    full = absolute.parent.resolve() / absolute.name if absolute.name else absolute.resolve()
+    if not os.path.lexists(full):
+        raise FatalError(f"{raw}: no such file; check the path")
+    try:
+        rel = full.relative_to(root).as_posix()
+    except ValueError:
+        raise FatalError(f"{raw} is outside the repository {root}; only paths inside it can "
+                         "be added") from None
+    if rel == ".git" or rel.startswith(".git/"):
+        raise FatalError(f"{raw} is inside .git; add work-tree files only")
+    return rel
+
+
+def _not_data_yet(repo: Repo, root: Path, rel: list[str]) -> list[str]:
+    """Those of ``rel`` that are neither data nor hold any data file (one check-attr call)."""
+    probes: dict[str, str] = {}
+    for r in rel:
+        if r == ".":  # the whole work tree is never tracked by one pattern
+            continue
+        if (root / r).is_dir() and not (root / r).is_symlink():
+            for dirpath, _, names in os.walk(root / r):
+                if names:  # one file stands for the folder: does a data pattern reach it?
+                    probes[r] = os.path.relpath(os.path.join(dirpath, names[0]), root)
+                    break
+        elif not (root / r).is_symlink():
+            probes[r] = r
+    if not probes:
+        return []
+    out = repo.git("check-attr", "--stdin", "-z", "filter",
+                   input=b"".join(os.fsencode(p) + b"\0" for p in probes.values()))
+    fields = out.split(b"\0")
+    data = {os.fsdecode(fields[i]) for i in range(0, len(fields) - 2, 3)
+            if fields[i + 2] == b"data"}
+    return [r for r, probe in probes.items() if probe not in data]
 
 
 def _touch_mismatched_files(repo: Repo) -> None:
