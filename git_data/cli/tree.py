@@ -980,8 +980,8 @@ def compare_cmd(runs: tuple[str, ...], metrics: tuple[str, ...], html_file: str 
 def mlflow_cmd(runs: tuple[str, ...], tracking_uri: str, experiment: str | None) -> int:
     """Write runs (default: all) into an MLflow tracking store, for `mlflow ui`.
 
-    Each run becomes an MLflow run with its params, metrics by step, and tags (commit,
-    host, data oids, where its outputs are). A run already there is updated, never
+    RUN is a run id (or an alias into a run). Each run becomes an MLflow run with its
+    params, metrics by step, and tags (commit, host, data oids, where its outputs are). A run already there is updated, never
     duplicated.
 
     \b
@@ -1007,8 +1007,8 @@ def tensorboard_cmd(runs: tuple[str, ...], logdir: str | None, print_only: bool,
                     port: int) -> int:
     """TensorBoard on runs, finished or not: their event files fetched from the store.
 
-    Only files named events.out.tfevents.* are fetched (into DIR/ID/...), and
-    TensorBoard listens on 127.0.0.1 only.
+    RUN is a run id (or an alias into a run). Only files named events.out.tfevents.* are
+    fetched (into DIR/ID/...), and TensorBoard listens on 127.0.0.1 only.
 
     \b
     Examples:
