@@ -981,8 +981,8 @@ def mlflow_cmd(runs: tuple[str, ...], tracking_uri: str, experiment: str | None)
     """Write runs (default: all) into an MLflow tracking store, for `mlflow ui`.
 
     RUN is a run id (or an alias into a run). Each run becomes an MLflow run with its
-    params, metrics by step, and tags (commit, host, data oids, where its outputs are). A run already there is updated, never
-    duplicated.
+    params, metrics by step, and tags (commit, host, data oids, where its outputs are).
+    A run already there is updated, never duplicated.
 
     \b
     Examples:
