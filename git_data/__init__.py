@@ -8,9 +8,10 @@ Data flows one way through the layers (docs/architecture.md; tests/test_layers.p
 Nothing below ``cli`` parses arguments, and nothing below ``commands`` prints except
 through :mod:`git_data.progress`.
 
-Python API: ``git_data.open(path, rev)``, ``git_data.ls(rev)`` and
-``git_data.stats(path, rev)``. ``git_data.stats`` is also the statistics package
-(``from git_data.stats import profile``): the module object is callable.
+Python API: ``git_data.open(path, rev)``, ``git_data.ls(rev)``,
+``git_data.stats(path, rev)`` and, in training code, ``git_data.log(step=..., loss=...)``.
+``git_data.stats`` is also the statistics package (``from git_data.stats import
+profile``): the module object is callable.
 """
 
 from __future__ import annotations
@@ -35,6 +36,14 @@ def ls(rev="HEAD", repo="."):
     from .api import ls as _ls
 
     return _ls(rev, repo)
+
+
+def log(step=None, **metrics):
+    """Record metrics of a run: one line in ``<output>/metrics.jsonl`` inside `git data run`,
+    printed on stderr outside one (see git_data.experiments.runlog)."""
+    from .experiments.runlog import log as _log
+
+    _log(step, **metrics)
 
 
 class _StatsModule(types.ModuleType):

@@ -27,6 +27,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     # what the commands, the filter and the hooks do
     ("operations", ("filter", "hooks", "shims", "direct", "push", "fetch", "copy",
                     "materialize", "stage", "storecheck", "insight", "stats", "importing", "runner",
+                    # metrics and params of runs, compare, MLflow, TensorBoard
+                    "experiments",
                     # the host side of runs: the standard library and folderstore, layout,
                     # retry, pointer, errors, safeio (tests/test_runner_host_imports.py)
                     "runner.host")),

@@ -601,17 +601,28 @@ def run(host: str | None, remote: str | None, allow_dirty: bool, data: tuple[str
 
 
 @cli.command("runs")
-@click.option("--json", "as_json", is_flag=True, help="A JSON list of run records.")
-def runs_list(as_json: bool) -> int:
-    """Runs of this repository, newest last.
+@click.option("--json", "as_json", is_flag=True,
+              help="A JSON list of run records, with params and metrics.")
+@click.option("--metric", "-m", "metrics", multiple=True, metavar="NAME",
+              help="Show the last value of this metric (repeatable).")
+@click.option("--sort", metavar="[-]NAME",
+              help="Order by a metric's last value, a param or a column (id, status, "
+                   "created, time, exit, commit); -NAME descending.")
+def runs_list(as_json: bool, metrics: tuple[str, ...], sort: str | None) -> int:
+    """Runs of this repository with their params, newest last.
+
+    Params are those of the run (--grid) and those the command logged to MLflow; metrics
+    come from the run's outputs (metrics.jsonl or .csv, MLflow, TensorBoard event files).
 
     \b
     Examples:
       git data runs
+      git data runs --metric loss --metric acc --sort loss
+      git data runs --sort=-acc --json
     """
     from ..commands.runs import runs as show
 
-    return show(_repo(), as_json)
+    return show(_repo(), as_json, list(metrics), sort)
 
 
 @cli.command("show-run")
@@ -995,3 +1006,76 @@ def import_dvc_cmd() -> int:
     from ..importing.dvc import import_dvc
 
     return import_dvc(_repo())
+
+
+# ----- experiments: metrics, compare, MLflow, TensorBoard (git_data.experiments) -----
+@cli.command("compare")
+@click.argument("runs", nargs=-1, metavar="[RUN]...")
+@click.option("--metric", "-m", "metrics", multiple=True, metavar="NAME",
+              help="Only this metric (repeatable; default: all).")
+@click.option("--html", "html_file", metavar="FILE", type=click.Path(dir_okay=False),
+              help="Also write a page with the curves (offline, inline SVG).")
+def compare_cmd(runs: tuple[str, ...], metrics: tuple[str, ...], html_file: str | None) -> int:
+    """Runs side by side: the params that differ, last/min/max of each metric.
+
+    RUN is a run id (or an alias into a run); without any, all runs. Metrics come from
+    the runs' outputs in the store (metrics.jsonl or .csv, MLflow, TensorBoard event
+    files), so a clone without data compares as well.
+
+    \b
+    Examples:
+      git data compare 3 4 5
+      git data compare 3 4 --metric loss --html runs.html
+    """
+    from ..commands.experiments import compare
+
+    return compare(_repo(), list(runs), list(metrics), html_file)
+
+
+@cli.command("mlflow")
+@click.argument("runs", nargs=-1, metavar="[RUN]...")
+@click.option("--tracking-uri", default="sqlite:///mlflow.db", show_default=True,
+              metavar="URI", help="MLflow tracking store to write into.")
+@click.option("--experiment", metavar="NAME",
+              help="MLflow experiment (default: the repository's folder name).")
+def mlflow_cmd(runs: tuple[str, ...], tracking_uri: str, experiment: str | None) -> int:
+    """Write runs (default: all) into an MLflow tracking store, for `mlflow ui`.
+
+    RUN is a run id (or an alias into a run). Each run becomes an MLflow run with its
+    params, metrics by step, and tags (commit, host, data oids, where its outputs are).
+    A run already there is updated, never duplicated.
+
+    \b
+    Examples:
+      git data mlflow
+      git data mlflow 3 4 --tracking-uri sqlite:///mlflow.db && mlflow ui
+    """
+    from ..commands.experiments import mlflow_export
+
+    return mlflow_export(_repo(), list(runs), tracking_uri, experiment)
+
+
+@cli.command("tensorboard")
+@click.argument("runs", nargs=-1, required=True, metavar="RUN...")
+@click.option("--logdir", metavar="DIR", type=click.Path(file_okay=False),
+              help="Folder for the event files, one subfolder per run (default: in the "
+                   "cache).")
+@click.option("--print", "print_only", is_flag=True,
+              help="Fetch, then print the TensorBoard command instead of starting it.")
+@click.option("--port", type=click.IntRange(1, 65535), default=6006, show_default=True,
+              metavar="PORT", help="Port on 127.0.0.1.")
+def tensorboard_cmd(runs: tuple[str, ...], logdir: str | None, print_only: bool,
+                    port: int) -> int:
+    """TensorBoard on runs, finished or not: their event files fetched from the store.
+
+    RUN is a run id (or an alias into a run). Only files named events.out.tfevents.* are
+    fetched (into DIR/ID/...), and TensorBoard listens on 127.0.0.1 only.
+
+    \b
+    Examples:
+      git data tensorboard 3 4
+      git data tensorboard 3 --print --logdir tb
+    """
+    from ..commands.experiments import tensorboard
+
+    return tensorboard(_repo(), list(runs), logdir, print_only, port)

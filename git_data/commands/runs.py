@@ -45,26 +45,90 @@ def _as_seen(config: Config, store: Store, record: dict[str, Any]) -> dict[str, 
                             intervals(config)["lost"])
 
 
-def runs(repo: Repo, as_json: bool) -> int:
+def runs(repo: Repo, as_json: bool, metrics: list[str] | None = None,
+         sort: str | None = None) -> int:
+    """The runs with their params and the last value of ``metrics``, in the order of
+    ``sort`` (a metric, a param or a column; ``-NAME`` descending)."""
+    from ..experiments.runmetrics import load_many
+
     config, store = _store(repo)
     found = [_as_seen(config, store, r) for r in records.all_records(store)]
-    if as_json:
-        print(json.dumps(found, indent=2, sort_keys=True))
-        return 0
     if not found:
+        if as_json:
+            print("[]")
+            return 0
         note(f"no runs yet in {store.describe()}; start one with `git data run -- COMMAND`")
         return 0
+    results = load_many(store, found, config.cache_dir)
+    rows = list(zip(found, results))
+    if sort:
+        rows = _sorted(rows, sort)
+    if as_json:
+        print(json.dumps([{**r, "params": m.params, "metrics": m.summaries()} for r, m in rows],
+                         indent=2, sort_keys=True))
+        return 0
+    _table(rows, list(dict.fromkeys(metrics or [])))
+    return 0
+
+
+def _table(rows: list[tuple[dict[str, Any], Any]], metrics: list[str]) -> None:
+    params = [" ".join(f"{k}={v}" for k, v in m.params.items()) for _, m in rows]
+    width = max([len("PARAMS"), *map(len, params)])
+    heads = [f"{name[:12]:>12}" for name in metrics]
     print(f"{'ID':>4}  {'STATUS':<10} {'EXIT':>4}  {'HOST':<10} {'COMMIT':<10}  "
-          f"{'CREATED':<19}  {'TIME':>7}  COMMAND")
-    for r in found:
+          f"{'CREATED':<19}  {'TIME':>7}  " + "".join(h + "  " for h in heads)
+          + f"{'PARAMS':<{width}}  COMMAND")
+    for (r, m), shown in zip(rows, params):
         code = r.get("exit_code")
         duration = r.get("duration_s")
+        values = "".join(f"{_last(m, name):>12}  " for name in metrics)
         print(f"{r.get('id', '?'):>4}  {r.get('status', '?'):<10} "
               f"{'-' if code is None else code:>4}  {r.get('host', {}).get('name', '?'):<10} "
               f"{str(r.get('commit', ''))[:10]:<10}  {_when(r.get('created')):<19}  "
-              f"{'' if duration is None else f'{duration:.1f}s':>7}  "
-              f"{command_text(r.get('command'))}")
-    return 0
+              f"{'' if duration is None else f'{duration:.1f}s':>7}  {values}"
+              f"{shown:<{width}}  {command_text(r.get('command'))}".rstrip())
+
+
+def _last(result: Any, name: str) -> str:
+    series = result.metrics.get(name)
+    return "-" if series is None or series.last is None else f"{series.last[1]:.6g}"
+
+
+COLUMNS = {"id": "id", "status": "status", "exit": "exit_code", "created": "created",
+           "time": "duration_s", "duration": "duration_s", "commit": "commit"}
+
+
+def _sorted(rows: list[tuple[dict[str, Any], Any]], sort: str
+            ) -> list[tuple[dict[str, Any], Any]]:
+    """Rows by a metric's last value, else a param, else a column; runs without it last."""
+    name, descending = (sort[1:], True) if sort.startswith("-") else (sort, False)
+    if any(name in m.metrics for _, m in rows):
+        def value(row: tuple[dict[str, Any], Any]) -> Any:
+            series = row[1].metrics.get(name)
+            return None if series is None or series.last is None else series.last[1]
+    elif any(name in m.params for _, m in rows):
+        def value(row: tuple[dict[str, Any], Any]) -> Any:
+            return row[1].params.get(name)
+    elif name in COLUMNS:
+        def value(row: tuple[dict[str, Any], Any]) -> Any:
+            return row[0].get(COLUMNS[name])
+    else:
+        known = sorted({n for _, m in rows for n in (*m.metrics, *m.params)})
+        raise FatalError(f"--sort {sort}: no run has a metric or param '{name}', and it is no "
+                         f"column ({', '.join(COLUMNS)}); metrics and params: "
+                         f"{', '.join(known) or 'none'}")
+    have = [(row, _key(value(row))) for row in rows if value(row) not in (None, "")]
+    lacking = [row for row in rows if value(row) in (None, "")]
+    have.sort(key=lambda pair: pair[1], reverse=descending)
+    return [row for row, _ in have] + lacking
+
+
+def _key(value: Any) -> tuple[int, float, str]:
+    """Numbers (also written as text, as params are) before other text, each in order."""
+    try:
+        return (0, float(value), "")
+    except (TypeError, ValueError):
+        return (1, 0.0, str(value))
 
 
 def command_text(command: Any) -> str:

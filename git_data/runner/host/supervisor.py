@@ -144,6 +144,9 @@ class Supervisor:
         environ.setdefault("PYTHONUNBUFFERED", "1")
         environ.update(GIT_DATA_RUN_ID=str(spec["id"]), GIT_DATA_RUN_OUTPUT=str(output),
                        GIT_DATA_RUN_COMMIT=str(self.record.get("commit", "")))
+        if "MLFLOW_TRACKING_URI" not in self.env:  # MLflow's runs land in the outputs
+            environ.update(MLFLOW_TRACKING_URI=(output / "mlruns").as_uri(),
+                           MLFLOW_ALLOW_FILE_STORE="true")  # MLflow 3 asks for this opt-in
         if self.gpus:
             environ["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, self.gpus))
         return environ
