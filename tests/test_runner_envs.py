@@ -46,12 +46,11 @@ def test_venv_is_isolated_and_built_with_uv_when_present(
         if shutil.which("uv"):
             pytest.skip("uv is installed system-wide; cannot hide it")
     (tmp_path / "c").mkdir()
-    (tmp_path / "c" / "requirements.txt").write_text("# nothing\n")
+    (tmp_path / "c" / "requirements.txt").write_text("--no-index\npip\n")
     plan = _plan(tmp_path / "c")
-    plan.text = b""
     with open(tmp_path / "log", "wb") as log:
         info = envs.ensure(plan, tmp_path / "envs", tmp_path / "c", log, lambda _line: None)
-    assert ("uv venv" in (tmp_path / "log").read_text()) == with_uv
+    assert ("uv pip install" in (tmp_path / "log").read_text()) == with_uv
     python = Path(info["path"]) / "bin" / "python"
     # pytest is in the host's site-packages, never in an isolated environment
     assert subprocess.run([python, "-c", "import pytest"], capture_output=True).returncode != 0

@@ -212,20 +212,6 @@ def _step(argv: list[str], log: BinaryIO, what: str, cwd: Path | None = None) ->
 
 def build_venv(env: Plan, path: Path, checkout: Path, log: BinaryIO) -> None:
     system = ["--system-site-packages"] if env.system_site_packages else []
-    requirements = path.parent / f"{path.name}.requirements.txt"
-    uv = shutil.which("uv")
-    if uv:  # much faster than pip; same result
-        _step([uv, "venv", *system, "--python", sys.executable, str(path)], log,
-              "uv venv")
-        safeio.write_bytes(requirements, env.text)
-        try:
-            if env.text.strip():
-                _step([uv, "pip", "install", "--python", str(path / "bin" / "python"),
-                       "-r", str(requirements)], log, f"uv pip install -r {env.source}",
-                      cwd=checkout)
-        finally:
-            requirements.unlink(missing_ok=True)
-        return
     _step([sys.executable, "-m", "venv", *system, "--without-pip", str(path)],
           log, "creating the venv")
     python = str(path / "bin" / "python")
@@ -234,8 +220,14 @@ def build_venv(env: Plan, path: Path, checkout: Path, log: BinaryIO) -> None:
         _step([python, "-m", "ensurepip", "--default-pip"], log, "ensurepip")
     requirements = path / "requirements.txt"
     safeio.write_bytes(requirements, env.text)
-    if any(line.strip() and not line.strip().startswith("#")
-           for line in env.text.decode(errors="replace").splitlines()):
+    if not any(line.strip() and not line.strip().startswith("#")
+               for line in env.text.decode(errors="replace").splitlines()):
+        return
+    uv = shutil.which("uv")
+    if uv:  # much faster installs than pip, same result; pip stays in the venv for the run
+        _step([uv, "pip", "install", "--python", python, "-r", str(requirements)], log,
+              f"uv pip install -r {env.source}", cwd=checkout)
+    else:
         _step([python, "-m", "pip", "install", "--disable-pip-version-check", "--no-input",
                "-r", str(requirements)], log, f"pip install -r {env.source}", cwd=checkout)
 
