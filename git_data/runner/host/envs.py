@@ -5,8 +5,10 @@ What defines an environment, first match wins: ``--conda-file``, ``--pip``, then
 ``[project] dependencies`` of ``pyproject.toml``. ``--apt`` packages are installed on the host
 first. The hash covers the kind, the file's bytes, the apt packages and the host's Python, so
 the next run with the same files finds ``<workdir>/envs/<hash>/.ready`` and starts at once.
-A venv is created with ``--system-site-packages`` (frameworks already on the host, such as a
-CUDA build of torch, stay visible). Builds take a per-hash lock, so concurrent runs build once.
+``Pipfile.lock`` (its pinned ``default`` packages) and ``Pipfile`` (its ``[packages]``) come
+after requirements.txt. A venv is isolated from the host's site-packages unless the plan asks
+for ``system_site_packages``; it is built with ``uv`` when the host has it, pip otherwise.
+Builds take a per-hash lock, so concurrent runs build once.
 """
 
 from __future__ import annotations
@@ -36,10 +38,12 @@ class Plan:
     source: str = ""  # the file it came from
     text: bytes = b""  # pip requirements or conda environment file
     apt: list[str] = field(default_factory=list)
+    system_site_packages: bool = False
 
     def digest(self) -> str:
         h = hashlib.sha256()
-        for part in (self.kind, sys.executable, sys.version, *self.apt):
+        flags = "system-site-packages" if self.system_site_packages else "isolated"
+        for part in (self.kind, sys.executable, sys.version, flags, *self.apt):
             h.update(part.encode() + b"\0")
         h.update(self.text)
         return h.hexdigest()[:16]
@@ -58,13 +62,68 @@ def plan(checkout: Path, pip_file: str | None, conda_file: str | None, apt: list
         if _plain(checkout / name):
             if have_conda:
                 return Plan("conda", name, (checkout / name).read_bytes(), apt)
-            note(f"{name} ignored: this host has no conda; using pip files if there are any")
+            conda_only = name
+            break
+    else:
+        conda_only = ""
+    found = _pip_plan(checkout, apt, note)
+    if conda_only:
+        if found.kind == "none":
+            raise FatalError(f"{conda_only} needs conda on this host; install conda or add "
+                             "requirements.txt to the commit")
+        note(f"{conda_only} ignored: this host has no conda; using {found.source}")
+    return found
+
+
+def _pip_plan(checkout: Path, apt: list[str], note: Callable[[str], None]) -> Plan:
     if _plain(checkout / "requirements.txt"):
         return Plan("venv", "requirements.txt", (checkout / "requirements.txt").read_bytes(), apt)
+    if _plain(checkout / "Pipfile.lock"):
+        return Plan("venv", "Pipfile.lock", pipfile_lock_requirements(checkout / "Pipfile.lock"),
+                    apt)
+    if _plain(checkout / "Pipfile"):
+        return Plan("venv", "Pipfile", pipfile_requirements(checkout / "Pipfile", note), apt)
     deps = pyproject_dependencies(checkout / "pyproject.toml", note)
     if deps:
         return Plan("venv", "pyproject.toml", "\n".join(deps).encode() + b"\n", apt)
     return Plan("none", "", b"", apt)
+
+
+def pipfile_lock_requirements(path: Path) -> bytes:
+    """The pinned packages of the lock's ``default`` section as requirement lines."""
+    import json
+    try:
+        data = json.loads(path.read_bytes())
+        default = data.get("default", {})
+        if not isinstance(default, dict):
+            raise ValueError("its default section is not an object")
+    except (ValueError, UnicodeDecodeError, AttributeError) as exc:
+        raise FatalError(f"Pipfile.lock in the run's commit is not valid: {exc}") from None
+    lines = []
+    for name, spec in sorted(default.items()):
+        version = spec.get("version", "") if isinstance(spec, dict) else ""
+        if not isinstance(version, str) or any(c.isspace() for c in name + version):
+            raise FatalError(f"Pipfile.lock in the run's commit: bad entry for {name!r}")
+        lines.append(f"{name}{version}")
+    return ("\n".join(lines) + "\n").encode() if lines else b""
+
+
+def pipfile_requirements(path: Path, note: Callable[[str], None]) -> bytes:
+    """The ``[packages]`` of a Pipfile (no lock): ``name = "*"`` or a version specifier."""
+    try:
+        import tomllib  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        raise FatalError("Pipfile not read: the host's Python is older than 3.11 (no tomllib); "
+                         "add requirements.txt") from None
+    try:
+        packages = tomllib.loads(path.read_text()).get("packages", {})
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise FatalError(f"Pipfile in the run's commit is not valid TOML: {exc}") from None
+    lines = []
+    for name, spec in sorted(packages.items()):
+        version = spec if isinstance(spec, str) else spec.get("version", "*")
+        lines.append(name if version in ("*", "") else f"{name}{version}")
+    return ("\n".join(lines) + "\n").encode() if lines else b""
 
 
 def _plain(path: Path) -> bool:
@@ -152,7 +211,8 @@ def _step(argv: list[str], log: BinaryIO, what: str, cwd: Path | None = None) ->
 
 
 def build_venv(env: Plan, path: Path, checkout: Path, log: BinaryIO) -> None:
-    _step([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(path)],
+    system = ["--system-site-packages"] if env.system_site_packages else []
+    _step([sys.executable, "-m", "venv", *system, "--without-pip", str(path)],
           log, "creating the venv")
     python = str(path / "bin" / "python")
     if subprocess.call([python, "-c", "import pip"], stdout=subprocess.DEVNULL,
@@ -160,8 +220,14 @@ def build_venv(env: Plan, path: Path, checkout: Path, log: BinaryIO) -> None:
         _step([python, "-m", "ensurepip", "--default-pip"], log, "ensurepip")
     requirements = path / "requirements.txt"
     safeio.write_bytes(requirements, env.text)
-    if any(line.strip() and not line.strip().startswith("#")
-           for line in env.text.decode(errors="replace").splitlines()):
+    if not any(line.strip() and not line.strip().startswith("#")
+               for line in env.text.decode(errors="replace").splitlines()):
+        return
+    uv = shutil.which("uv")
+    if uv:  # much faster installs than pip, same result; pip stays in the venv for the run
+        _step([uv, "pip", "install", "--python", python, "-r", str(requirements)], log,
+              f"uv pip install -r {env.source}", cwd=checkout)
+    else:
         _step([python, "-m", "pip", "install", "--disable-pip-version-check", "--no-input",
                "-r", str(requirements)], log, f"pip install -r {env.source}", cwd=checkout)
 

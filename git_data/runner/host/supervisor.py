@@ -136,6 +136,7 @@ class Supervisor:
         wanted = spec.get("environment", {})
         plan = envs.plan(self.checkout, wanted.get("pip"), wanted.get("conda"),
                          list(wanted.get("apt") or []), self.note)
+        plan.system_site_packages = wanted.get("system_site_packages") is True
         info = envs.ensure(plan, self.workdir / "envs", self.checkout, self.setup, self.note)
         self.record["environment"] = {k: v for k, v in info.items() if k != "path"}
         environ = dict(os.environ)
