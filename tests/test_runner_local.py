@@ -188,6 +188,19 @@ def test_environment_built_once_and_reused(project: Repo, isolated_env: Path) ->
     assert (env_dir / ".ready").stat().st_mtime_ns == ready
 
 
+def test_environment_isolated_unless_system_site_packages(project: Repo) -> None:
+    """The run's venv does not see the host python's packages (pytest is one of them here)
+    unless --system-site-packages asks, and the two are separate cached environments."""
+    project.write("requirements.txt", b"# only the interpreter\n")
+    project.commit_all("requirements")
+    probe = ["python3", "-c", "import importlib.util as u; print('pytest', bool(u.find_spec("
+             "'pytest')))"]
+    isolated = project.data("run", *probe)
+    shared = project.data("run", "--system-site-packages", *probe)
+    assert "pytest False" in isolated.stdout and "pytest True" in shared.stdout
+    assert record(project, 1)["environment"]["hash"] != record(project, 2)["environment"]["hash"]
+
+
 # ----- grids and literal arguments -------------------------------------------------------
 def test_grid_runs_every_combination_with_literal_values(project: Repo) -> None:
     nasty = "$(touch pwned); `touch pwned2` | * ; 'q' \"dq\""

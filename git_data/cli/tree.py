@@ -558,6 +558,8 @@ def merge_driver(base: str, ours: str, theirs: str, path: str) -> int:
 @click.option("--pip", metavar="FILE", help="pip requirements file for the environment.")
 @click.option("--conda-file", metavar="FILE", help="conda environment file.")
 @click.option("--apt", multiple=True, metavar="PKG", help="apt package the run needs.")
+@click.option("--system-site-packages", is_flag=True,
+              help="Let the run's venv see the host python's packages (default: isolated).")
 @click.option("--env", "env", multiple=True, metavar="K=V", help="Environment variable.")
 @click.option("--env-public", is_flag=True,
               help="Record --env values in run.json (default: names only).")
@@ -575,7 +577,7 @@ def run(host: str | None, remote: str | None, allow_dirty: bool, data: tuple[str
         no_data: bool, mounts: tuple[str, ...], pip: str | None, conda_file: str | None,
         apt: tuple[str, ...], env: tuple[str, ...], env_public: bool, gpus: int,
         grid: tuple[str, ...], detach: bool, output: str, command: tuple[str, ...],
-        resume: str | None = None) -> int:
+        resume: str | None = None, system_site_packages: bool = False) -> int:
     """Run COMMAND (after --) on a host from the current commit, with its data.
 
     The host gets the commit and the data files it needs (from the store), runs COMMAND
@@ -597,7 +599,8 @@ def run(host: str | None, remote: str | None, allow_dirty: bool, data: tuple[str
         data=list(data), no_data=no_data, mounts=list(mounts), pip=pip, conda_file=conda_file,
         apt=list(apt), env=list(env), env_public=env_public, gpus=gpus, grid=list(grid),
         detach=detach,
-        output=output, quiet=quiet(), resume=resume))
+        output=output, quiet=quiet(), resume=resume,
+        system_site_packages=system_site_packages))
 
 
 @cli.command("runs")

@@ -63,6 +63,7 @@ class RunOptions:
     output: str = "outputs"
     quiet: bool = False
     resume: str | None = None  # a run whose commit and outputs the new run starts from
+    system_site_packages: bool = False  # the host's own packages visible in the run's venv
 
 
 @dataclass
@@ -228,7 +229,8 @@ def base_record(repo: Repo, remote: Remote, host: Host, commit: str,
                  "patterns": opts.data or None},
         "mounts": mounts, "env": recorded_env(env, opts.env_public),
         "gpus_requested": opts.gpus,
-        "environment": {"pip": opts.pip, "conda": opts.conda_file, "apt": opts.apt},
+        "environment": {"pip": opts.pip, "conda": opts.conda_file, "apt": opts.apt,
+                        "system_site_packages": opts.system_site_packages},
         "store": {"name": remote.name, "url": strip_password(remote.url)},
         "user": user or None, "client": socket.gethostname(), "git_data_version": __version__,
     }
