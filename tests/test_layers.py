@@ -32,7 +32,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
                     "runner.host")),
     # bytes in the cache and the stores, and moving them; folderstore: a folder on this
     # machine, used by store/ and by the run host
-    ("storage", ("cache", "store", "transfer", "folderstore")),
+    ("storage", ("cache", "store", "transfer", "folderstore", "packs")),
     # used by all: trusted reads and writes, errors, output, git, formats
     ("base", ("config", "safeio", "errors", "progress", "hashing", "pointer", "gitrepo",
               "appendlog", "indexfile", "written", "selection", "layout", "retry",
