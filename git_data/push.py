@@ -117,7 +117,7 @@ def push_updates(repo: Repo, config: Config, updates: list[RefUpdate], git_remot
         if not (self_contained or explicit):  # a store named by hand may be read alone
             items = _not_held_by_fallbacks(repo, config, queue, items, remote, store,
                                            git_remote, fallbacks)
-        result = queue.upload(items, store)
+        result = queue.upload(items, store, pack=True)
         # objects the local cache lacks (a merged branch never fetched here): store to store
         result = fill_from_stores(repo, config, queue, result, store, update.branch)
         lost = [f for f in result.failed if _held_nowhere(queue, f)]

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import appendlog, pointer
+from . import appendlog, packs, pointer
 from .cache import Cache
 from .config import Config
 from .errors import FatalError
@@ -50,6 +50,8 @@ DEFAULT_TRANSFERS = 8
 DEFAULT_RETRIES = 4
 SMALL_OBJECT = 1 << 20  # below this, a store with a bulk API moves objects in rounds
 LARGE_OBJECT = 64 << 20  # from this size, a store that can fetches in concurrent ranges
+PACK_MAX_OBJECT = 1 << 20  # the data.pack.maxObjectSize a store of small files wants
+PACK_TARGET = 32 << 20  # data.pack.targetSize default
 BATCH_OBJECTS = 256
 BATCH_BYTES = 64 << 20
 MAX_CAUSES = 10  # lines of failure causes printed; more are counted
@@ -218,6 +220,9 @@ class TransferQueue:
         self.quiet = quiet
         self._known: dict[str, KnownObjects] = {}
         self._known_lock = threading.Lock()
+        self.pack_max = PACK_MAX_OBJECT  # data.pack.maxObjectSize: smaller ones are packed
+        self.pack_target = PACK_TARGET  # data.pack.targetSize: about this much per pack
+        self._packsets: dict[str, packs.PackSet] = {}
 
     def known(self, store_url: str) -> KnownObjects:
         """One record per store for this queue (loading it per object would re-read the
@@ -230,9 +235,21 @@ class TransferQueue:
     @classmethod
     def for_repo(cls, config: Config, quiet: bool = False) -> TransferQueue:
         transfers = config.get_int("data.transfers", 0)
-        return cls(Cache(config.cache_dir), transfers or None,
-                   config.get_int("data.retries", DEFAULT_RETRIES), quiet,
-                   config.get_bool("data.localLinks", True))
+        queue = cls(Cache(config.cache_dir), transfers or None,
+                    config.get_int("data.retries", DEFAULT_RETRIES), quiet,
+                    config.get_bool("data.localLinks", True))
+        # packing is opt-in until fsck, gc and store-to-store copies read packs too
+        queue.pack_max = config.get_size("data.pack.maxObjectSize", 0)
+        queue.pack_target = config.get_size("data.pack.targetSize", PACK_TARGET)
+        return queue
+
+    def packset(self, store: Store) -> packs.PackSet:
+        """The store's verified pack indexes, listed once per queue (cached on disk)."""
+        with self._known_lock:
+            if store.url not in self._packsets:
+                self._packsets[store.url] = packs.PackSet(
+                    store, self.cache.root / "packs", warn)
+            return self._packsets[store.url]
 
     # ----- policy ------------------------------------------------------------------------
     def _progress(self, label: str, items: list[Item]) -> Progress:
@@ -319,7 +336,10 @@ class TransferQueue:
         self.policy.run(action, lambda exc: not is_permanent(exc))
 
     # ----- uploads -----------------------------------------------------------------------
-    def upload(self, items: Iterable[Item], store: Store) -> Result:
+    def upload(self, items: Iterable[Item], store: Store, pack: bool = False) -> Result:
+        """Upload what ``store`` lacks; with ``pack`` (a push), objects under
+        ``pack_max`` go up in packs, everything else (and all of run outputs and shares,
+        which other readers fetch one by one) stays loose."""
         known = self.known(store.url)
         todo = [i for i in dedupe(items) if not known.contains(i.oid)]
         result = Result()
@@ -338,8 +358,16 @@ class TransferQueue:
         wrong = [i for i in todo if i.oid in sizes and self._wrong_size(i, sizes[i.oid])]
         result.skipped = [i for i in todo if i.oid in sizes and i not in wrong]
         todo = [i for i in todo if i.oid not in sizes]
+        if todo and pack:
+            packed = self.packset(store).has_many(i.oid for i in todo)
+            result.skipped += [i for i in todo if i.oid in packed]
+            todo = [i for i in todo if i.oid not in packed]
         if wrong:
             self._replace(wrong, store, sizes, result)
+        if pack and self.pack_max > 0:
+            to_pack = [i for i in todo if i.size < self.pack_max]
+            todo = [i for i in todo if i.size >= self.pack_max]
+            self._upload_packs(to_pack, store, result)
         bulk = store.capabilities.bulk
         small = [i for i in todo if i.size < SMALL_OBJECT] if bulk else []
         progress = self._progress("Uploading data", todo)
@@ -352,6 +380,47 @@ class TransferQueue:
                           store.describe(), result, [store], progress)
         known.add(i.oid for i in result.done + result.skipped)
         return result
+
+    def _upload_packs(self, items: list[Item], store: Store, result: Result) -> None:
+        """Group ``items`` by algorithm into packs of about ``pack_target`` bytes; build
+        each locally, then publish pack and index (several packs in parallel)."""
+        groups: list[list[Item]] = []
+        by_algo: dict[str, list[Item]] = {}
+        for item in sorted(items, key=lambda i: i.path):  # neighbours in the tree together
+            by_algo.setdefault(item.oid.partition(":")[0], []).append(item)
+        for members in by_algo.values():
+            current: list[Item] = []
+            size = 0
+            for item in members:
+                if current and size + item.size > self.pack_target:
+                    groups.append(current)
+                    current, size = [], 0
+                current.append(item)
+                size += item.size
+            if current:
+                groups.append(current)
+        lock = threading.Lock()
+
+        def one(group: list[Item]) -> None:
+            writer = packs.PackWriter(self.cache.tmp_dir, group[0].oid.partition(":")[0])
+            try:
+                for item in group:
+                    writer.add(item.oid, self.cache.path(item.oid))
+                name, index = writer.finish()
+                self._with_retries(lambda: packs.publish(store, writer.path, name, index))
+            except Exception as exc:
+                with lock:
+                    result.failed += [Failure(i, store.describe(), _describe(exc))
+                                      for i in group]
+                return
+            finally:
+                writer.discard()
+            with lock:
+                result.done += group
+
+        if groups:
+            workers = min(len(groups), self.workers or store.capabilities.transfers)
+            run_parallel(one, groups, max(1, min(workers, 8)))  # type: ignore[arg-type]
 
     def _put(self, store: Store, item: Item, meter: Meter) -> None:
         """Upload one object; its bytes count as moved unless the store took a hard link
@@ -409,6 +478,10 @@ class TransferQueue:
             return result
         stores = usable(stores)
         names = ", ".join(s.describe() for s in stores)
+        for store in stores:
+            todo = self._from_packs(todo, store, result)
+        if not todo:
+            return result
         progress = self._progress("Downloading data", todo)
         if stores and stores[0].capabilities.bulk:
             small = [i for i in todo if i.size < SMALL_OBJECT]
@@ -419,6 +492,54 @@ class TransferQueue:
         self._run_metered(todo, lambda i, meter: self.fetch_one(i, stores, meter), names,
                           result, stores, progress)
         return result
+
+    def _from_packs(self, todo: list[Item], store: Store, result: Result) -> list[Item]:
+        """Read what ``store``'s packs hold (coalesced ranges, each object verified); the
+        rest is returned for the loose path."""
+        try:
+            groups = self.packset(store).group(i.oid for i in todo)
+        except StoreError as exc:
+            warn(f"cannot list the packs of {store.describe()}: {exc}")
+            return todo
+        if not groups:
+            return todo
+        by_oid = {i.oid: i for i in todo}
+        lock = threading.Lock()
+        handled: set[str] = set()
+
+        def one(name: str) -> None:
+            entries = groups[name]
+            try:
+                size = store.size(packs.pack_key(name))
+                outcome = list(packs.read_pack_objects(store, name, entries, self.cache, size))
+            except Exception as exc:
+                outcome = [(e.oid, f"{store.describe()}: pack {packs.pack_key(name)}: "
+                            f"{_describe(exc)}") for e in entries]
+            with lock:
+                for oid, error in outcome:
+                    handled.add(oid)
+                    if error is None:
+                        result.done.append(by_oid[oid])
+                    else:
+                        result.failed.append(Failure(by_oid[oid], store.describe(), error))
+
+        names = sorted(groups)
+        run_parallel(one, names, max(1, min(len(names), self.workers or 8)))  # type: ignore[arg-type]
+        self.known(store.url).add(i.oid for i in result.done)
+        return [i for i in todo if i.oid not in handled]
+
+    def _one_from_pack(self, item: Item, store: Store, errors: list[str]) -> bool:
+        """One object from ``store``'s packs (the filter's path): True once it is cached."""
+        try:
+            groups = self.packset(store).group([item.oid])
+        except StoreError:
+            return False
+        for name, entries in groups.items():
+            for _, error in packs.read_pack_objects(store, name, entries, self.cache):
+                if error is None:
+                    return True
+                errors.append(error)
+        return False
 
     def _deliver(self, store: Store, batch: list[Item]) -> dict[str, BaseException | None]:
         """One round of small downloads: each body is verified against its pointer's size
@@ -445,6 +566,8 @@ class TransferQueue:
         hears each chunk's length as it arrives."""
         errors = []
         for store in stores:
+            if self._one_from_pack(item, store, errors):
+                return
             try:
                 download_object(self.cache, store, item.oid, self.links, item.size, on_bytes)
                 self.known(store.url).add([item.oid])
