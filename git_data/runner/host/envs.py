@@ -204,10 +204,20 @@ def ensure(env: Plan, root: Path, checkout: Path, log: BinaryIO,
 def _step(argv: list[str], log: BinaryIO, what: str, cwd: Path | None = None) -> None:
     log.write(f"$ {' '.join(argv)}\n".encode())
     log.flush()
-    code = subprocess.call(argv, cwd=cwd, stdout=log, stderr=subprocess.STDOUT,
-                           stdin=subprocess.DEVNULL)
+    proc = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            stdin=subprocess.DEVNULL)
+    assert proc.stdout is not None
+    last = ""
+    for line in proc.stdout:  # streamed into the log; the last meaningful line is the reason
+        log.write(line)
+        text = line.decode(errors="replace").strip()
+        if text and not text.startswith(("$", "hint:", "help:")):
+            last = text[:300]
+    log.flush()
+    code = proc.wait()
     if code != 0:
-        raise FatalError(f"{what} failed (exit {code}); its output is in the set-up log")
+        reason = f": {last}" if last else ""
+        raise FatalError(f"environment: {what} failed (exit {code}){reason}")
 
 
 def build_venv(env: Plan, path: Path, checkout: Path, log: BinaryIO) -> None:
