@@ -207,16 +207,19 @@ def _step(argv: list[str], log: BinaryIO, what: str, cwd: Path | None = None) ->
     proc = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             stdin=subprocess.DEVNULL)
     assert proc.stdout is not None
-    last = ""
-    for line in proc.stdout:  # streamed into the log; the last meaningful line is the reason
+    said: list[str] = []  # the tool's last error message: uv's "×"/pip's "ERROR:" onward
+    for line in proc.stdout:  # streamed into the log as it comes
         log.write(line)
-        text = line.decode(errors="replace").strip()
-        if text and not text.startswith(("$", "hint:", "help:")):
-            last = text[:300]
+        text = line.decode(errors="replace").strip(" \t\r\n×╰─▶│")
+        if text.startswith(("hint:", "help:")) or not text:
+            continue
+        if line.lstrip().startswith(("×".encode(), b"ERROR", b"error:")):
+            said = []
+        said = (said + [text])[-4:]
     log.flush()
     code = proc.wait()
     if code != 0:
-        reason = f": {last}" if last else ""
+        reason = f": {' '.join(said)[:400]}" if said else ""
         raise FatalError(f"environment: {what} failed (exit {code}){reason}")
 
 
