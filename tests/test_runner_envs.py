@@ -54,3 +54,15 @@ def test_venv_is_isolated_and_built_with_uv_when_present(
     python = Path(info["path"]) / "bin" / "python"
     # pytest is in the host's site-packages, never in an isolated environment
     assert subprocess.run([python, "-c", "import pytest"], capture_output=True).returncode != 0
+
+
+def test_failed_build_names_the_tools_reason(tmp_path: Path) -> None:
+    """The error of a build that fails carries the installer's last line, for the record."""
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "requirements.txt").write_text("--no-index\nnonexistent-package-xyz\n")
+    plan = _plan(tmp_path / "c")
+    with open(tmp_path / "log", "wb") as log, pytest.raises(FatalError) as caught:
+        envs.ensure(plan, tmp_path / "envs", tmp_path / "c", log, lambda _line: None)
+    message = str(caught.value)
+    assert message.startswith("environment: ") and "nonexistent-package-xyz" in message
+    assert "\n" not in message and not any((tmp_path / "envs").glob("*/.ready*"))

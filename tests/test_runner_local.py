@@ -201,6 +201,22 @@ def test_environment_isolated_unless_system_site_packages(project: Repo) -> None
     assert record(project, 1)["environment"]["hash"] != record(project, 2)["environment"]["hash"]
 
 
+
+def test_failed_environment_is_one_line_with_the_reason(project: Repo) -> None:
+    """A requirement that cannot be installed: one `git-data:` line naming the host and the
+    installer's reason, a non-zero exit, and the reason in the run record."""
+    project.write("requirements.txt", b"--no-index\nnonexistent-package-xyz\n")
+    project.commit_all("requirements")
+    proc = project.data("run", "--", "python3", "-c", "print('never')", check=False)
+    assert proc.returncode != 0 and "never" not in proc.stdout
+    lines = [line for line in proc.stderr.splitlines() if "run 1 failed" in line]
+    assert "failed before its command started" not in proc.stderr
+    assert len(lines) == 1, proc.stderr + proc.stdout
+    assert "run 1 failed on host local: environment: " in lines[0]
+    assert "nonexistent-package-xyz" in lines[0]
+    rec = record(project, 1)
+    assert rec["status"] == "failed" and "nonexistent-package-xyz" in rec["error"]
+
 # ----- grids and literal arguments -------------------------------------------------------
 def test_grid_runs_every_combination_with_literal_values(project: Repo) -> None:
     nasty = "$(touch pwned); `touch pwned2` | * ; 'q' \"dq\""

@@ -515,7 +515,11 @@ def attach(transport: Transport, started: list[Started], quiet: bool,
                              f"{run.run_id} goes on there: `git data logs {run.run_id} "
                              "--follow` to watch it", code=255)
         codes.append(exit_status(end))
-        note(f"run {run.run_id} {end.get('run_status')} ({records.exit_text(end)})")
+        if end.get("error") and end.get("exit_code") is None:  # a host-side failure
+            note(f"run {run.run_id} {end.get('run_status')} on host {transport.host.name}: "
+                 f"{end['error']} (`git data logs {run.run_id}` shows the set-up log)")
+        else:
+            note(f"run {run.run_id} {end.get('run_status')} ({records.exit_text(end)})")
     return next((c for c in codes if c != 0), 0)
 
 

@@ -204,10 +204,23 @@ def ensure(env: Plan, root: Path, checkout: Path, log: BinaryIO,
 def _step(argv: list[str], log: BinaryIO, what: str, cwd: Path | None = None) -> None:
     log.write(f"$ {' '.join(argv)}\n".encode())
     log.flush()
-    code = subprocess.call(argv, cwd=cwd, stdout=log, stderr=subprocess.STDOUT,
-                           stdin=subprocess.DEVNULL)
+    proc = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            stdin=subprocess.DEVNULL)
+    assert proc.stdout is not None
+    said: list[str] = []  # the tool's last error message: uv's "×"/pip's "ERROR:" onward
+    for line in proc.stdout:  # streamed into the log as it comes
+        log.write(line)
+        text = line.decode(errors="replace").strip(" \t\r\n×╰─▶│")
+        if text.startswith(("hint:", "help:")) or not text:
+            continue
+        if line.lstrip().startswith(("×".encode(), b"ERROR", b"error:")):
+            said = []
+        said = (said + [text])[-4:]
+    log.flush()
+    code = proc.wait()
     if code != 0:
-        raise FatalError(f"{what} failed (exit {code}); its output is in the set-up log")
+        reason = f": {' '.join(said)[:400]}" if said else ""
+        raise FatalError(f"environment: {what} failed (exit {code}){reason}")
 
 
 def build_venv(env: Plan, path: Path, checkout: Path, log: BinaryIO) -> None:

@@ -267,8 +267,6 @@ class Supervisor:
     def finish(self, code: int | None, status: str, error: str | None = None) -> int:
         if self.pgid and self.stopping is not None:
             _end_group(self.pgid, self.intervals["grace"])
-        if error:
-            self.note(f"run {self.spec['id']} failed before its command started: {error}")
         try:
             self.upload_outputs(final=True)
         except OSError as exc:
