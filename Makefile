@@ -2,7 +2,9 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-APT_PACKAGES := git git-lfs openssh-server openssh-client chromium slurm-wlm munge
+# python3-botocore and python3-fsspec: an older botocore in the system python, the host that
+# tests/test_runner_s3.py runs an S3-store run on (git-data ships its own consistent set there).
+APT_PACKAGES := git git-lfs openssh-server openssh-client chromium slurm-wlm munge python3-botocore python3-fsspec
 
 .PHONY: demo test venv deps apt lint bench bench-quick hooks man clean
 

@@ -90,3 +90,57 @@ def test_s3_store_gets_parts_while_the_run_goes_on_and_keeps_them_after_kill_9(
     assert s3.server.read(s3.bucket, f"project/runs/{run_id}/outputs/last.ckpt") == b"step 2\n"
     got = repo.data("cp", f"runs/{run_id}/outputs/metrics.jsonl", "-").stdout.encode()
     assert got.startswith(b"".join(pieces)) and "step 1" in repo.data("logs", str(run_id)).stdout
+
+
+HOST_OWN = {"botocore", "fsspec", "urllib3", "python-dateutil", "jmespath", "six"}
+
+
+def broken_host_python(base: Path) -> Path:
+    """A host python whose own s3fs imports but sits on an older botocore and fsspec: Debian's
+    python3-botocore (1.29) and python3-fsspec under this client's s3fs and aiobotocore, as a
+    `pip install --no-deps s3fs` on such a machine leaves it."""
+    import io
+    import subprocess
+    import tarfile
+
+    import pytest
+
+    from git_data.runner import ship
+
+    system = "/usr/bin/python3"
+    old = subprocess.run([system, "-c", "import botocore; print(botocore.__version__)"],
+                         capture_output=True, text=True)
+    if old.returncode != 0 or tuple(map(int, old.stdout.split(".")[:2])) >= (1, 40):
+        pytest.skip("needs Debian's python3-botocore (an older botocore) in /usr/bin/python3")
+    subprocess.run([system, "-m", "venv", "--system-site-packages", "--without-pip", str(base)],
+                   check=True)
+    site = next(base.glob("lib/python3*/site-packages"))
+    for dist in ship.closure(["s3fs", "xxhash"]):
+        if dist.metadata["Name"].lower() not in HOST_OWN:
+            with tarfile.open(fileobj=io.BytesIO(ship.dist_tar(dist))) as tar:
+                tar.extractall(site, filter="data")
+    python = base / "bin" / "python"
+    broken = subprocess.run([str(python), "-c", "import s3fs"], capture_output=True, text=True)
+    assert broken.returncode != 0 and "botocore" in broken.stderr  # the host as it really is
+    return python
+
+
+def test_a_host_with_an_older_botocore_runs_an_s3_store_run_on_the_shipped_set(
+        tmp_path: Path, s3: S3, sshd_host: SshServer) -> None:  # noqa: F811
+    python = broken_host_python(tmp_path / "hostpy")
+    repo = make_repo(tmp_path / "work")
+    repo.data("remote", "add", "origin", s3.url(), "--endpoint-url", s3.endpoint, "--default")
+    for key, value in FAST.items():
+        repo.git("config", key, value)
+    repo.write("train.py", TRAIN.encode())
+    repo.write("data/a.txt", b"hello data\n")
+    repo.commit_all("project")
+    workdir = tmp_path / "hostwork"
+    repo.data("host", "add", "old", sshd_host.url(), "--workdir", str(workdir),
+              "--python", str(python), "--personal")
+    proc = repo.data("run", "--host", "old", "--", "python3", "train.py")
+    assert "shipping botocore" in proc.stderr and "shipping s3fs" in proc.stderr
+    assert "data: hello data" in proc.stdout  # fetched from S3 through the shipped botocore
+    assert record(repo, 1)["status"] == "succeeded"
+    assert {"runs/1/outputs/model.txt", "runs/1/logs/output.log"} <= set(s3.keys())
+    assert list(workdir.glob("agent/*/deps/botocore-*"))

@@ -160,3 +160,16 @@ def test_one_object_layout_and_one_folder_store_for_client_and_host(tmp_path: Pa
     assert (tmp_path / "store" / layout.object_key(oid)).read_bytes() == b"layout"
     with host.open_object(oid) as stream:
         assert stream.read() == b"layout"
+
+
+def test_a_supervisor_that_fails_hands_its_reason_to_the_client(tmp_path: Path) -> None:
+    from git_data.runner.host import supervisor
+
+    rundir = tmp_path / "run"
+    rundir.mkdir()
+    (rundir / "spec.json").write_text("{not json")  # what a broken host-side start leaves
+    assert supervisor.supervise(rundir) == 1
+    state = supervisor.read_state(rundir)
+    assert state["run_status"] == "failed" and state["status"] == "done"
+    assert "Error" in state["error"] and "supervisor.log" in state["error"]
+    assert "the supervisor failed (" in state["error"]

@@ -2,8 +2,9 @@
 side of this client's git_data over the connection (a tar of the source of runner/host/ and
 the git_data modules it imports, :func:`shipped_files`) into
 ``<workdir>/agent/<version>-<hash>/``; then the few third-party modules the agent needs there
-and the host lacks (xxhash to verify xxh128 objects; fsspec and the store's driver, such as
-s3fs, for stores that are not a local directory), with their dependencies. A distribution is
+(xxhash to verify xxh128 objects; fsspec and the store's driver, such as s3fs, for stores that
+are not a local directory), with their dependencies, as one consistent set: whether or not the
+host has its own copies, which are never mixed in (see :func:`_not_shipped`). A distribution is
 shipped from this client's own installation when it is pure Python or built for the host's
 Python (same extension suffix and platform), otherwise the host installs that exact version
 with pip. Nothing is installed system-wide on the host.
@@ -159,14 +160,27 @@ def closure(modules: list[str]) -> list[md.Distribution]:
 def prepare(transport: Transport, need: list[str], gpus: int) -> dict[str, Any]:
     """Probe the host, installing the agent and its missing modules there first if needed."""
     info = probe(transport, need, gpus)
-    if info["missing"] and isinstance(transport, SshTransport):
-        ship_modules(transport, info)
-        info = probe(transport, need, gpus)
+    if isinstance(transport, SshTransport):
+        info["missing"] = _not_shipped(info, need)
+        if info["missing"]:
+            ship_modules(transport, info)
+            info = probe(transport, need, gpus)
+            info["missing"] = _not_shipped(info, need)
     if info["missing"]:
-        raise FatalError(f"host {transport.host.name} lacks the Python module(s) "
-                         f"{', '.join(info['missing'])} and they could not be installed; "
-                         f"pip install them for {info['executable']} there")
+        raise FatalError(f"host {transport.host.name}: the Python module(s) "
+                         f"{', '.join(info['missing'])} could not be shipped or installed "
+                         f"for {info['executable']} there; see the pip output above")
     return info
+
+
+def _not_shipped(info: dict[str, Any], need: list[str]) -> list[str]:
+    """On an SSH host every module the agent needs comes from the set this client ships, never
+    from the host's own site-packages: a host whose s3fs imports but sits on an older botocore
+    fails at the first S3 call, far from any message the client sees."""
+    shipped = info.get("shipped")
+    if not isinstance(shipped, list):  # an agent too old to say: trust its "missing"
+        return list(info["missing"])
+    return [m for m in need if m not in shipped]
 
 
 def prepared_marker(cache_dir: Path, transport: Transport, need: list[str]) -> Path:

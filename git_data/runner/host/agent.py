@@ -108,6 +108,9 @@ def probe(args: list[str], home: str | None) -> int:
         "ext_suffix": sysconfig.get_config_var("EXT_SUFFIX"),
         "platform": sysconfig.get_platform(), "workdir": str(workdir),
         "missing": [m for m in need if not _importable(m)],
+        # what came with the client's consistent set: the client ships the rest, so the
+        # host's own copies (an older botocore under a newer aiobotocore) never mix in
+        "shipped": [m for m in need if sitepath.shipped(m)],
         "gpu_error": None,
     }
     if ns.gpus:

@@ -3,8 +3,8 @@
 The agent and the supervisor start with ``python -S`` (no site-packages: their start-up is
 several times faster, which is most of a warm run's latency). When one of them needs xxhash or
 fsspec, :func:`load` adds the host's site-packages and puts the copies shipped beside the
-agent (``<agent dir>/deps/<dist>/``) before them. What was shipped is a module the host lacked
-with the client's whole dependency closure, so it must win over the host's own (possibly
+agent (``<agent dir>/deps/<dist>/``) before them. What was shipped is every module the agent
+needs with the client's whole dependency closure, so it must win over the host's own (possibly
 older) copies of those dependencies.
 """
 

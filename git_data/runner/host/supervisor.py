@@ -344,11 +344,14 @@ def summary(samples: list[dict[str, Any]]) -> dict[str, Any]:
 def supervise(rundir: Path) -> int:
     try:
         return Supervisor(rundir).main()
-    except Exception:
+    except Exception as exc:
         traceback.print_exc()
         with contextlib.suppress(FileNotFoundError):
             (rundir / SECRETS).unlink()  # never left behind, even by a supervisor that failed
+        # the reason itself travels to the client and the record: the log is on the host
+        reason = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
         write_state(rundir, {"status": "done", "run_status": "failed", "exit_code": None,
-                             "error": "the supervisor failed; see supervisor.log on the host"})
+                             "error": f"the supervisor failed ({reason}); the traceback is "
+                                      f"in {rundir}/supervisor.log on the host"})
         sys.stderr.flush()
         return 1
