@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
+import signal
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -217,3 +219,42 @@ def test_parsing_is_bounded() -> None:
     assert loss.count == series.MAX_POINTS * 3  # the long line and the torn one skipped
     assert loss.low == 1.0 and loss.last is not None and loss.last[0] == series.MAX_POINTS * 3
     assert len(loss.curve()) <= series.MAX_POINTS + 1
+
+
+def test_tensorboard_serves_the_fetched_runs_on_loopback(two_runs: Repo, tmp_path: Path
+                                                         ) -> None:
+    import socket
+    import time
+    import urllib.parse
+    import urllib.request
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = subprocess.Popen(["git-data", "tensorboard", "2", "--port", str(port),
+                               "--logdir", str(tmp_path / "tb")], cwd=two_runs.path,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                              start_new_session=True)
+
+    def get(path: str) -> Any:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as answer:
+            return json.loads(answer.read())
+
+    try:
+        deadline, tags = time.monotonic() + 90, None
+        while tags is None and time.monotonic() < deadline:
+            assert server.poll() is None, server.stderr.read() if server.stderr else b""
+            try:
+                tags = get("/data/plugin/scalars/tags")
+            except OSError:
+                time.sleep(0.5)
+        assert tags is not None, "TensorBoard did not answer within 90 s"
+        assert set(tags) == {"run2/tb/train", "run2/tb/validation"}  # run 2 only, named so
+        assert "epoch_loss" in tags["run2/tb/validation"]
+        query = urllib.parse.urlencode({"run": "run2/tb/validation", "tag": "epoch_loss"})
+        points = get(f"/data/plugin/scalars/scalars?{query}")
+        assert [step for _, step, _ in points] == [0, 1, 2, 3, 4]
+        assert points[-1][2] == pytest.approx(0.4)
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
